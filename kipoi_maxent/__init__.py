@@ -1,0 +1,30 @@
+"""kipoi_maxent: maximum-entropy interpretation of Kipoi DNA models (Finnegan & Song).
+
+Importing the package is cheap (the Kipoi start-up hook imports it in every Python process
+that imports Kipoi); the API is loaded on first use.
+"""
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelSpec", "SamplerConfig", "gc_chemical_potential", "load_spec", "resolve_model",
+    "sample", "iter_sample",
+]
+
+_LAZY = {
+    "sample": "kipoi_maxent.api",
+    "iter_sample": "kipoi_maxent.api",
+    "resolve_model": "kipoi_maxent.api",
+    "load_spec": "kipoi_maxent.spec",
+    "ModelSpec": "kipoi_maxent.spec",
+    "SamplerConfig": "kipoi_maxent.samplers",
+    "gc_chemical_potential": "kipoi_maxent.genome_composition",
+    "cli_main": "kipoi_maxent.cli",  # Kipoi's plugin entry point
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kipoi_maxent' has no attribute {name!r}")

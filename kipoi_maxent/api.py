@@ -1,0 +1,307 @@
+"""The Python API: ``sample(model, sequences, ...)``. The CLI is a thin layer over it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from kipoi_maxent._validation import check_codes, check_number
+from kipoi_maxent.backends import PenultimateModel, penultimate_model
+from kipoi_maxent.energy import output_unit_weights
+from kipoi_maxent.inputs import SequenceInput
+from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, run_chains
+from kipoi_maxent.sequence import background_probabilities, encode
+from kipoi_maxent.spec import AUTO, InputEncoder, ModelSpec, find_spec, infer_layout, resolve_normalization
+from kipoi_maxent.statistics import MotifCall, kl_divergence, motif_window, nucleotide_frequencies
+
+logger = logging.getLogger(__name__)
+
+#: Rows per forward call. Every call has exactly this many rows (the last one padded), so a
+#: sequence's activations never depend on which other sequences share its batch: the
+#: framework picks its kernels by batch shape, and different kernels round differently.
+FORWARD_ROWS = 256
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A network ready for sampling: Φ on integer codes and the distance weights.
+
+    Attributes
+    ----------
+    network : PenultimateModel
+    spec : ModelSpec
+        Fully resolved (no ``auto`` left).
+    encoder : InputEncoder
+    weights : np.ndarray, shape (k,)
+    inferred : list of str
+        What was inferred from the model rather than read from a spec, for the user.
+    """
+
+    network: PenultimateModel
+    spec: ModelSpec
+    encoder: InputEncoder
+    weights: np.ndarray
+    inferred: list = field(default_factory=list)
+
+    @property
+    def sequence_length(self) -> int:
+        return self.spec.sequence_length
+
+    def penultimate(self, codes: np.ndarray) -> np.ndarray:
+        """Φ of integer-coded sequences: ``(n, L)`` int8 -> ``(n, k)`` float64."""
+        codes = np.asarray(codes, dtype=np.int8)
+        outputs = []
+        for start in range(0, len(codes), FORWARD_ROWS):
+            block = codes[start:start + FORWARD_ROWS]
+            padded = np.zeros((FORWARD_ROWS, codes.shape[1]), dtype=np.int8)
+            padded[: len(block)] = block
+            outputs.append(np.asarray(self.network.activations(self.encoder.encode(padded)))[: len(block)])
+        if not outputs:
+            return np.zeros((0, len(self.weights)))
+        phi = np.concatenate(outputs).astype(np.float64)
+        if not np.all(np.isfinite(phi)):
+            raise ValueError(
+                "the network produced non-finite penultimate activations (NaN or inf); check the "
+                "input normalisation in the spec and the model weights"
+            )
+        return phi
+
+
+def load_model(model, source: str = "kipoi"):
+    """A Kipoi model object from a zoo name or a local model directory (``source="dir"``)."""
+    if not isinstance(model, str):
+        return model
+    import kipoi
+
+    try:
+        return kipoi.get_model(model, source=source)
+    except Exception as error:  # Kipoi raises bare Exceptions for unknown models and sources
+        raise ValueError(f"cannot load Kipoi model {model!r} (source {source!r}): {error}") from None
+
+
+def resolve_model(
+    model,
+    spec: ModelSpec | None = None,
+    *,
+    source: str = "kipoi",
+    base_frequencies: np.ndarray | None = None,
+) -> ResolvedModel:
+    """Load (if needed) a Kipoi model and resolve its spec against it.
+
+    Parameters
+    ----------
+    model : str or Kipoi model
+        Zoo name, local model directory (with ``source="dir"``), or a loaded model.
+    spec : ModelSpec, optional
+        Default: the shipped spec whose ``models`` match the model name, else all ``auto``.
+    base_frequencies : np.ndarray, shape (4,), optional
+        Genome A, C, G, T frequencies, needed by ``bernoulli`` input normalisation.
+    """
+    name = model if isinstance(model, str) else type(model).__name__
+    kipoi_model = load_model(model, source)
+    inferred = []
+    if spec is None:
+        spec = (find_spec(model) if isinstance(model, str) else None) or ModelSpec()
+        if spec.source != "inferred":
+            inferred.append(f"spec {spec.source} (matched model name {name!r})")
+    network = penultimate_model(kipoi_model, spec.penultimate_layer)
+    if spec.penultimate_layer == AUTO:
+        inferred.append(f"penultimate layer: {network.layer}")
+
+    layout = spec.layout
+    if layout is None:
+        layout = infer_layout(network.input_shape)
+        inferred.append(f"input layout {layout} from the model input shape {network.input_shape}")
+    length = network.input_shape[layout.index("L")]
+    if spec.sequence_length is None:
+        if length is None:
+            raise ValueError("the model's input length is not fixed; set sequence_length in the spec")
+        inferred.append(f"sequence length {length} bp")
+    elif length is not None and spec.sequence_length != length:
+        raise ValueError(
+            f"spec {spec.source}: sequence_length {spec.sequence_length} does not match the "
+            f"model's input shape {network.input_shape} (layout {layout})"
+        )
+    length = spec.sequence_length or length
+    expected = tuple(length if a == "L" else a for a in layout)
+    if tuple(s if s is not None else length for s in network.input_shape) != expected:
+        raise ValueError(
+            f"spec {spec.source}: input.layout {layout} does not match the model's input shape "
+            f"{network.input_shape}"
+        )
+
+    n_outputs = network.output_kernel.shape[1]
+    units = spec.output_units
+    if units is None:
+        if n_outputs > 2:
+            raise ValueError(
+                f"the model has {n_outputs} output units: choose the one(s) to interpret with "
+                "output_units in a spec (--spec): [o] or [a, b]"
+            )
+        units = (0,) if n_outputs == 1 else (1, 0)
+        inferred.append(f"output units {list(units)} ({'unit 1 minus unit 0' if n_outputs == 2 else 'the single unit'})")
+    weights = output_unit_weights(network.output_kernel, units)
+
+    center, scale = resolve_normalization(spec.normalization, base_frequencies, spec.alphabet)
+    encoder = InputEncoder(spec.alphabet, layout, center, scale)
+    spec = replace(spec, output_units=tuple(units), sequence_length=int(length), layout=layout)
+    for message in inferred:
+        logger.info("inferred %s", message)
+    return ResolvedModel(network, spec, encoder, weights, inferred)
+
+
+class IntervalResult(NamedTuple):
+    """Samples and statistics of one input.
+
+    Attributes
+    ----------
+    name, chrom, start, end :
+        Identity and genome coordinates (0-based half-open) of the input.
+    frequencies : np.ndarray, shape (L, 4)
+        Sample base frequencies, A, C, G, T.
+    importance : np.ndarray, shape (L,)
+        KL divergence (bits) of ``frequencies`` from the background q; NaN at unknown bases.
+    motif : MotifCall
+        Window of largest mean importance, input coordinates.
+    acceptance_rate, mean_distance, sd_distance : float
+    samples : np.ndarray, shape (chains, draws, L), int8, or None when not kept
+    distances : np.ndarray, shape (chains, draws)
+    """
+
+    name: str
+    chrom: str
+    start: int
+    end: int
+    frequencies: np.ndarray
+    importance: np.ndarray
+    motif: MotifCall
+    acceptance_rate: float
+    mean_distance: float
+    sd_distance: float
+    samples: np.ndarray | None
+    distances: np.ndarray
+
+
+def iter_sample(
+    resolved: ResolvedModel,
+    inputs: Iterable[SequenceInput],
+    config: SamplerConfig,
+    *,
+    motif_width: int = 19,
+    batch_size: int | None = None,
+    keep_samples: bool = True,
+    progress: bool = True,
+) -> Iterator[IntervalResult]:
+    """Sample every input, yielding results in input order as batches finish.
+
+    ``batch_size`` inputs (default: enough for ~1000 chains) go through each forward call;
+    outputs do not depend on it.
+    """
+    from tqdm.auto import tqdm
+
+    length = resolved.sequence_length
+    check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
+                 hint="the motif window cannot be longer than the input")
+    batch_size = batch_size or max(1, 1000 // config.chains)
+    check_number(batch_size, "batch size", integer=True, minimum=1)
+    background = background_probabilities(config.mu)
+    engine = NaiveEngine(resolved.penultimate)
+
+    bar = tqdm(desc="inputs", unit="input", disable=not progress)
+    batch: list[SequenceInput] = []
+    index = 0
+
+    def run_batch():
+        references = check_codes(np.stack([item.codes for item in batch]), length=length)
+        chain_samples = run_chains(engine, resolved.weights, references, config,
+                                   input_indices=range(index - len(batch), index), progress=progress)
+        for item, chains in zip(batch, chain_samples):
+            frequencies = nucleotide_frequencies(chains.samples)
+            importance = kl_divergence(frequencies, background)
+            bar.update()
+            yield IntervalResult(
+                item.name, item.chrom, item.start, item.end, frequencies, importance,
+                motif_window(importance, motif_width), chains.acceptance_rate,
+                float(chains.distances.mean()), float(chains.distances.std()),
+                chains.samples if keep_samples else None, chains.distances,
+            )
+
+    for item in inputs:
+        batch.append(item)
+        index += 1
+        if len(batch) == batch_size:
+            yield from run_batch()
+            batch = []
+    if batch:
+        yield from run_batch()
+    bar.close()
+
+
+def as_inputs(sequences, length: int) -> list[SequenceInput]:
+    """Accept strings, an ``(n, L)`` code array, or :class:`SequenceInput` records."""
+    if isinstance(sequences, str):
+        sequences = [sequences]
+    if isinstance(sequences, np.ndarray):
+        codes = check_codes(sequences, length=length)
+        return [SequenceInput(f"seq_{i}", f"seq_{i}", 0, length, row) for i, row in enumerate(codes)]
+    items = list(sequences)
+    if items and all(isinstance(s, SequenceInput) for s in items):
+        return items
+    if not all(isinstance(s, str) for s in items):
+        raise ValueError("sequences must be strings, an (n, L) array of codes, or SequenceInput records")
+    codes = check_codes(encode(items), length=length) if items else np.zeros((0, length), np.int8)
+    return [SequenceInput(f"seq_{i}", f"seq_{i}", 0, length, row) for i, row in enumerate(codes)]
+
+
+def sample(
+    model,
+    sequences,
+    *,
+    spec: ModelSpec | None = None,
+    source: str = "kipoi",
+    beta: float = 400.0,
+    mu: float = 0.0,
+    chains: int = 100,
+    steps: int = 30000,
+    thin: int = 100,
+    burnin: int = 0,
+    seed: int = 0,
+    motif_width: int = 19,
+    batch_size: int | None = None,
+    base_frequencies: Sequence[float] | None = None,
+    progress: bool = False,
+) -> list[IntervalResult]:
+    """Sample the maximum-entropy distribution (eq. 9) of each input sequence.
+
+    Parameters
+    ----------
+    model : str or Kipoi model
+        Kipoi zoo name, local model directory (``source="dir"``), or a loaded Kipoi model.
+    sequences : str, list of str, np.ndarray (n, L) int8 codes, or list of SequenceInput
+        The inputs x0, each of the model's length.
+    spec : ModelSpec, optional
+        See :func:`kipoi_maxent.spec.load_spec`; default: a shipped spec matching the model
+        name, else inferred from the model.
+    beta, mu, chains, steps, thin, burnin, seed :
+        See :class:`~kipoi_maxent.samplers.SamplerConfig`.
+    motif_width : int
+        Window of the motif call.
+    base_frequencies : sequence of 4 floats, optional
+        Genome A, C, G, T frequencies (for ``bernoulli`` input normalisation).
+
+    Returns
+    -------
+    list of IntervalResult, in input order, samples included.
+
+    Examples
+    --------
+    >>> results = sample("example_configs/models/ctcf_cnn", ["ACGT..."], source="dir", beta=100)
+    >>> results[0].motif
+    """
+    resolved = resolve_model(model, spec, source=source, base_frequencies=base_frequencies)
+    config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, thin=thin, burnin=burnin, seed=seed)
+    inputs = as_inputs(sequences, resolved.sequence_length)
+    return list(iter_sample(resolved, inputs, config, motif_width=motif_width,
+                            batch_size=batch_size, progress=progress))

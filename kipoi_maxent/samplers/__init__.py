@@ -1,0 +1,9 @@
+"""MCMC samplers of eq. (9) and the engines that evaluate Φ for them.
+
+An *engine* holds the chains' current sequences and evaluates the penultimate activations of
+single-base proposals; a *sampler* turns those into exact draws of eq. (9).
+"""
+from kipoi_maxent.samplers.engines import NaiveEngine
+from kipoi_maxent.samplers.metropolis import ChainSamples, SamplerConfig, run_chains
+
+__all__ = ["ChainSamples", "NaiveEngine", "SamplerConfig", "run_chains"]

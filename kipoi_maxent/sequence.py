@@ -1,0 +1,90 @@
+"""DNA sequences as small integer codes: the one place for the alphabet and the GC set.
+
+Internally every sequence is an ``int8`` array of codes ``0..3`` meaning ``A, C, G, T``
+(:data:`ALPHABET`). Model-specific channel orders, layouts and normalisations are applied
+at the edge by :mod:`kipoi_maxent.spec`.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+#: Internal alphabet; the code of a base is its index here.
+ALPHABET = "ACGT"
+#: Codes of the strong (G or C) bases: the set counted by N(x) in eq. (9).
+GC_CODES = (1, 2)
+#: Complement of each code (A<->T, C<->G).
+COMPLEMENT_CODES = np.array([3, 2, 1, 0], dtype=np.int8)
+
+_CODE_OF_BYTE = np.full(256, -1, dtype=np.int8)
+for _code, _base in enumerate(ALPHABET):
+    _CODE_OF_BYTE[ord(_base)] = _code
+    _CODE_OF_BYTE[ord(_base.lower())] = _code
+
+
+def encode(sequences: Iterable[str]) -> np.ndarray:
+    """Integer-code equal-length DNA strings.
+
+    Parameters
+    ----------
+    sequences : iterable of str
+        ``n`` sequences of one length ``L``; lowercase (soft-masked) bases are accepted.
+
+    Returns
+    -------
+    np.ndarray, shape (n, L), int8
+        Codes ``0..3`` for ``A, C, G, T``; ``-1`` for anything else (``N``, IUPAC codes).
+    """
+    sequences = list(sequences)
+    if not sequences:
+        return np.zeros((0, 0), dtype=np.int8)
+    lengths = {len(s) for s in sequences}
+    if len(lengths) != 1:
+        raise ValueError(f"sequences must all have one length, got lengths {sorted(lengths)}")
+    raw = np.frombuffer("".join(sequences).encode("ascii", "replace"), dtype=np.uint8)
+    return _CODE_OF_BYTE[raw].reshape(len(sequences), lengths.pop())
+
+
+def decode(codes: np.ndarray) -> list[str]:
+    """Inverse of :func:`encode`: ``(n, L)`` codes to ``n`` strings (``N`` for ``-1``)."""
+    letters = np.frombuffer((ALPHABET + "N").encode(), dtype=np.uint8)
+    codes = np.asarray(codes)
+    chars = letters[np.where(codes < 0, 4, codes)]
+    return [row.tobytes().decode() for row in np.atleast_2d(chars)]
+
+
+def one_hot(codes: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """One-hot encode codes: ``(..., L)`` int -> ``(..., L, 4)`` in :data:`ALPHABET` order.
+
+    Unknown bases (code ``-1``) become all-zero rows.
+    """
+    codes = np.asarray(codes)
+    eye = np.vstack([np.eye(4, dtype=dtype), np.zeros((1, 4), dtype=dtype)])
+    return eye[np.where(codes < 0, 4, codes)]
+
+
+def gc_count(codes: np.ndarray) -> np.ndarray:
+    """N(x): number of G or C bases per sequence, ``(..., L)`` -> ``(...)`` int32."""
+    return np.isin(codes, GC_CODES).sum(axis=-1, dtype=np.int32)
+
+
+def background_probabilities(mu: float) -> np.ndarray:
+    """Single-site marginal of the unconstrained distribution q (METHOD §4).
+
+    With chemical potential ``mu``: ``P(G) = P(C) = e^mu / (2 (1 + e^mu))`` and
+    ``P(A) = P(T) = 1 / (2 (1 + e^mu))``; uniform when ``mu == 0``.
+
+    Returns
+    -------
+    np.ndarray, shape (4,), float64, in :data:`ALPHABET` order.
+    """
+    gc = 1.0 / (1.0 + np.exp(-float(mu)))  # numerically stable e^mu / (1 + e^mu)
+    return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+
+
+def reverse_complement(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of ``(..., L)`` codes (unknown bases stay unknown)."""
+    codes = np.asarray(codes)
+    flipped = codes[..., ::-1]
+    return np.where(flipped < 0, flipped, COMPLEMENT_CODES[np.clip(flipped, 0, 3)])
