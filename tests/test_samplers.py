@@ -1,0 +1,94 @@
+"""Exactness of the sampler against full enumeration of eq. (9), and determinism."""
+import numpy as np
+import pytest
+from toy_models import tiny_keras_model
+
+from kipoi_maxent.api import resolve_model
+from kipoi_maxent.energy import exact_distribution
+from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, run_chains
+from kipoi_maxent.spec import ModelSpec
+
+LENGTH = 5
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_keras_model(LENGTH, n_outputs=2, seed=3)
+
+
+def _beta_for_x0_probability(resolved, x0, mu, target):
+    """β on the network's distance scale: the one giving x0 probability ``target`` (bisection)."""
+    low, high = 1e-3, 1e4
+    for _ in range(60):
+        beta = np.sqrt(low * high)
+        sequences, probabilities, _ = exact_distribution(resolved.penultimate, x0, resolved.weights, beta, mu)
+        p_x0 = probabilities[(sequences == x0).all(axis=1)][0]
+        low, high = (beta, high) if p_x0 < target else (low, beta)
+    return beta
+
+
+def _exact_marginals(sequences, probabilities):
+    return np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
+
+
+@pytest.mark.parametrize("output_units", [(1, 0), (0,)])
+@pytest.mark.parametrize("x0_probability, mu", [(0.003, -0.8), (0.012, 0.6)])
+def test_metropolis_matches_enumeration(tiny, output_units, x0_probability, mu):
+    resolved = resolve_model(tiny, ModelSpec(output_units=output_units))
+    x0 = np.array([[2, 0, 3, 1, 2]], dtype=np.int8)
+    beta = _beta_for_x0_probability(resolved, x0[0], mu, x0_probability)
+    sequences, probabilities, distances = exact_distribution(resolved.penultimate, x0[0], resolved.weights, beta, mu)
+    exact = _exact_marginals(sequences, probabilities)
+    # the target must be far from both the uniform and the frozen case for the test to mean anything
+    assert 0.05 < 0.5 * np.abs(exact - 0.25).sum(axis=1).max() < 0.8
+    assert probabilities.max() < 0.2
+
+    config = SamplerConfig(beta=beta, mu=mu, chains=100, steps=2400, thin=4, burnin=200, seed=11)
+    result = run_chains(NaiveEngine(resolved.penultimate), resolved.weights, x0, config)[0]
+    samples = result.samples.reshape(-1, LENGTH)
+    sampled = np.stack([np.bincount(samples[:, i], minlength=4) for i in range(LENGTH)]) / len(samples)
+    total_variation = 0.5 * np.abs(sampled - exact).sum(axis=1)
+    assert total_variation.max() <= 0.02, total_variation
+    exact_mean = float((probabilities * distances).sum())
+    exact_sd = float(np.sqrt((probabilities * (distances - exact_mean) ** 2).sum()))
+    assert abs(result.distances.mean() - exact_mean) <= 0.05 * exact_sd + 1e-9
+    # the recorded distances are the distances of the recorded states
+    recomputed = np.linalg.norm((resolved.penultimate(samples) - result.reference_activations) * resolved.weights, axis=1)
+    np.testing.assert_allclose(result.distances.ravel(), recomputed, rtol=1e-6, atol=1e-9)
+
+
+def test_samples_do_not_depend_on_batching(tiny):
+    resolved = resolve_model(tiny)
+    references = np.random.default_rng(0).integers(0, 4, (5, LENGTH)).astype(np.int8)
+    config = SamplerConfig(beta=5.0, mu=-0.3, chains=7, steps=300, thin=3, seed=4)
+    engine = NaiveEngine(resolved.penultimate)
+    together = run_chains(engine, resolved.weights, references, config)
+    one_by_one = [run_chains(engine, resolved.weights, references[i:i + 1], config, input_indices=[i])[0]
+                  for i in range(len(references))]
+    for a, b in zip(together, one_by_one):
+        np.testing.assert_array_equal(a.samples, b.samples)
+        np.testing.assert_array_equal(a.distances, b.distances)
+        assert a.acceptance_rate == b.acceptance_rate
+    other_seed = run_chains(engine, resolved.weights, references, SamplerConfig(**{**config.__dict__, "seed": 5}))
+    assert not np.array_equal(other_seed[0].samples, together[0].samples)
+
+
+def test_unknown_bases_stay_fixed(tiny):
+    resolved = resolve_model(tiny)
+    x0 = np.array([[2, -1, 3, 1, -1]], dtype=np.int8)
+    config = SamplerConfig(beta=1.0, chains=10, steps=200, thin=10)
+    result = run_chains(NaiveEngine(resolved.penultimate), resolved.weights, x0, config)[0]
+    assert np.all(result.samples[..., [1, 4]] == -1)
+    assert len(np.unique(result.samples[..., 0])) > 1
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("beta", 0, "beta must be > 0"),
+    ("beta", -1, "beta must be > 0"),
+    ("chains", 0, "chains must be >= 1"),
+    ("thin", 500, "no sample would be kept"),
+    ("mu", float("nan"), "mu must be finite"),
+])
+def test_config_errors(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        SamplerConfig(**{"steps": 100, field: value})
