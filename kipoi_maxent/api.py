@@ -7,6 +7,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from kipoi_maxent._progress import progress_bar
 from kipoi_maxent._validation import check_codes, check_number
 from kipoi_maxent.backends import PenultimateModel, penultimate_model
 from kipoi_maxent.energy import output_unit_weights
@@ -199,8 +200,6 @@ def iter_sample(
     ``batch_size`` inputs (default: enough for ~1000 chains) go through each forward call;
     outputs do not depend on it.
     """
-    from tqdm.auto import tqdm
-
     length = resolved.sequence_length
     check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
                  hint="the motif window cannot be longer than the input")
@@ -209,7 +208,7 @@ def iter_sample(
     background = background_probabilities(config.mu)
     engine = NaiveEngine(resolved.penultimate)
 
-    bar = tqdm(desc="inputs", unit="input", disable=not progress)
+    bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
     batch: list[SequenceInput] = []
     index = 0
 

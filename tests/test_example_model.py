@@ -25,8 +25,8 @@ def ctcf_motif():
 
 @pytest.fixture(scope="module")
 def kipoi_model():
-    kipoi = pytest.importorskip("kipoi")
-    pytest.importorskip("kipoiseq")
+    import kipoi
+
     return kipoi.get_model(str(MODEL_DIR), source="dir")
 
 

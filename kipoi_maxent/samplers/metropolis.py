@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
-
+from kipoi_maxent._progress import progress_bar
 from kipoi_maxent._validation import check_number
 from kipoi_maxent.energy import weighted_distance
 from kipoi_maxent.sequence import GC_CODES
@@ -153,7 +152,8 @@ def run_chains(
     accepted_total = np.zeros(n_inputs * chains, dtype=np.int64)
 
     block_start = 0
-    bar = tqdm(total=config.steps, desc="MCMC steps", unit="step", disable=not progress, leave=False)
+    bar = progress_bar(total=config.steps, desc=f"MCMC, {n_inputs} input(s) x {chains} chains", unit="step",
+                       enabled=progress, leave=False)
     for step in range(config.steps):
         offset = step - block_start
         if step % RANDOM_BLOCK_STEPS == 0:

@@ -1,0 +1,173 @@
+"""End to end through the real console scripts on the shipped CTCF example model."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pybedtools
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example_configs"
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+FAST = ["--chains", "20", "--steps", "1000", "--thin", "5", "--quiet"]
+OUTPUTS = ("summary.tsv", "motifs.bed", "importance.bedGraph", "frequencies.npz", "run.json")
+
+
+def run(*args, check=True):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=ENV, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def read_summary(path):
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def two_peaks(tmp_path_factory):
+    """Peaks 1 and 10 of the example, with their planted sites."""
+    bed = tmp_path_factory.mktemp("bed") / "peaks.bed"
+    peaks = [line for line in (EXAMPLE / "data" / "ctcf_peaks.bed").read_text().splitlines()
+             if line.split("\t")[3] in ("peak_1", "peak_10")]
+    bed.write_text("\n".join(peaks) + "\n")
+    sites = {i.name.replace("site", "peak"): i for i in pybedtools.BedTool(str(EXAMPLE / "data" / "ctcf_sites.bed"))}
+    return bed, sites
+
+
+@pytest.fixture(scope="module")
+def kipoi_run(two_peaks, tmp_path_factory):
+    bed, _ = two_peaks
+    out = tmp_path_factory.mktemp("kipoi_run")
+    run(BIN / "kipoi", "maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir",
+        "--intervals", bed, "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0",
+        *FAST, "-o", out)
+    return out
+
+
+def test_outputs_exist_and_parse(kipoi_run, two_peaks):
+    _, sites = two_peaks
+    assert all((kipoi_run / name).is_file() for name in OUTPUTS)
+    rows = read_summary(kipoi_run / "summary.tsv")
+    assert [r["name"] for r in rows] == ["peak_1", "peak_10"]  # input order
+    for row in rows:
+        assert int(row["end"]) - int(row["start"]) == 101
+        assert int(row["n_samples"]) == 20 * 200
+        assert float(row["beta"]) == 50 and float(row["mu"]) == 0
+        assert 0.05 < float(row["acceptance_rate"]) < 1
+        # the motif call lands on the planted CTCF site (15 bp inside the 19-bp window)
+        site = sites[row["name"]]
+        overlap = min(int(row["motif_end"]), site.end) - max(int(row["motif_start"]), site.start)
+        assert overlap >= 12, (row, site)
+
+    motifs = pybedtools.BedTool(str(kipoi_run / "motifs.bed"))
+    calls = {i.name: i for i in motifs}
+    assert set(calls) == {"peak_1", "peak_10"}
+    for row in rows:
+        call = calls[row["name"]]
+        assert (call.chrom, call.start, call.end) == (row["chrom"], int(row["motif_start"]), int(row["motif_end"]))
+        assert 0 <= int(call.score) <= 1000
+    assert (kipoi_run / "motifs.bed").read_text().startswith("track name=")
+
+    lines = (kipoi_run / "importance.bedGraph").read_text().splitlines()
+    assert lines[0].startswith("track type=bedGraph")
+    graph = [line.split("\t") for line in lines[1:]]
+    assert len(graph) == 2 * 101  # the two peaks do not overlap
+    keys = [(c, int(s)) for c, s, _, _ in graph]
+    assert keys == sorted(keys) and all(int(e) - int(s) == 1 for _, s, e, _ in graph)
+
+    npz = np.load(kipoi_run / "frequencies.npz")
+    assert npz["frequencies"].shape == (2, 101, 4)
+    np.testing.assert_allclose(npz["frequencies"].sum(axis=2), 1, atol=1e-5)
+    assert list(npz["names"]) == ["peak_1", "peak_10"] and str(npz["alphabet"]) == "ACGT"
+    # the bedGraph holds the same per-base importance as the npz
+    first = {int(s): float(v) for c, s, _, v in graph if c == rows[0]["chrom"]}
+    start = int(rows[0]["start"])
+    np.testing.assert_allclose([first[start + i] for i in range(101)], npz["importance"][0], rtol=1e-4, atol=1e-6)
+
+    record = json.loads((kipoi_run / "run.json").read_text())
+    assert record["sampler"]["beta"] == 50 and record["mu"] == 0 and record["mu_source"] == "--mu"
+    assert record["sampler"]["seed"] == 0 and record["versions"]["kipoi"]
+    assert record["spec"]["penultimate_layer"] == "dense_hidden"
+    assert record["gc_fraction"] == pytest.approx(0.5008, abs=1e-3)
+
+
+def test_batch_size_does_not_change_outputs(kipoi_run, two_peaks, tmp_path):
+    """kipoi-maxent with one input per batch reproduces the kipoi run byte for byte."""
+    bed, _ = two_peaks
+    run(BIN / "kipoi-maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir", "--intervals", bed,
+        "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0", *FAST,
+        "--batch-size", "1", "-o", tmp_path)
+    for name in ("summary.tsv", "motifs.bed", "importance.bedGraph"):
+        assert (tmp_path / name).read_text() == (kipoi_run / name).read_text(), name
+
+
+def test_postproc_alias(tmp_path):
+    run(BIN / "kipoi", "postproc", "maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
+        "--chains", "2", "--steps", "20", "--thin", "10", "--quiet", "-o", tmp_path)
+    assert len(read_summary(tmp_path / "summary.tsv")) == 10
+
+
+def test_kipoi_lists_the_plugin():
+    result = run(BIN / "kipoi", "list_plugins")
+    assert "kipoi_maxent" in result.stdout
+    help_text = run(sys.executable, "-m", "kipoi_maxent", "sample", "--help").stdout
+    for option in ("--beta", "--mu", "--chains", "--steps", "--thin", "--burnin", "--seed", "--intervals",
+                   "--fasta", "--sequences", "--dataloader_args", "--spec", "--source", "--output"):
+        assert option in help_text
+
+
+def test_mu_auto_from_fasta(two_peaks, tmp_path):
+    bed, _ = two_peaks
+    run(BIN / "kipoi-maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir", "--intervals", bed,
+        "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--chains", "4", "--steps", "200",
+        "--thin", "10", "--quiet", "-o", tmp_path)
+    record = json.loads((tmp_path / "run.json").read_text())
+    f = record["gc_fraction"]
+    assert record["mu"] == pytest.approx(np.log(f / (1 - f)))
+    assert "GC fraction of" in record["mu_source"]
+    assert float(read_summary(tmp_path / "summary.tsv")[0]["mu"]) == pytest.approx(record["mu"], abs=1e-5)
+
+
+def test_config_file_and_sequences(tmp_path):
+    """The --sequences input (the authors' ten CTCF-bound sequences) through a config file."""
+    result = run(BIN / "kipoi-maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
+                 "--chains", "4", "--steps", "200", "--quiet", "-o", tmp_path)
+    rows = read_summary(tmp_path / "summary.tsv")
+    assert len(rows) == 10
+    assert all(r["chrom"] == r["name"] and r["start"] == "0" and r["end"] == "101" for r in rows)
+    assert result.returncode == 0
+
+
+def test_dataloader_inputs(tmp_path, two_peaks):
+    """The Kipoi way: the model's default dataloader with --dataloader_args."""
+    bed, _ = two_peaks
+    args = json.dumps({"intervals_file": str(bed), "fasta_file": str(EXAMPLE / "data" / "ctcf_genome.fa")})
+    run(BIN / "kipoi", "maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir",
+        "--dataloader_args", args, "--beta", "50", "--mu", "0", "--chains", "4", "--steps", "200",
+        "--thin", "10", "--quiet", "-o", tmp_path)
+    rows = read_summary(tmp_path / "summary.tsv")
+    assert [(r["chrom"], int(r["end"]) - int(r["start"])) for r in rows] == [("chrA", 101), ("chrC", 101)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--beta", "0"], "beta must be > 0"),
+    (["--thin", "5000"], "no sample would be kept"),
+    (["--gc-fraction", "1.5"], "gc"),
+    (["--intervals", "missing.bed"], "does not exist"),
+])
+def test_errors_are_one_line(args, message, tmp_path):
+    base = ["sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir", "--fasta",
+            EXAMPLE / "data" / "ctcf_genome.fa", "--steps", "100", "--quiet", "-o", tmp_path]
+    if "--intervals" not in args:
+        base += ["--intervals", EXAMPLE / "data" / "ctcf_peaks.bed"]
+    result = run(BIN / "kipoi-maxent", *base, *args, check=False)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "error:" in last and message.lower() in last.lower() and "Traceback" not in result.stderr
