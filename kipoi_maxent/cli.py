@@ -145,10 +145,10 @@ def run_sample(args: argparse.Namespace) -> Path:
         mu, mu_source = gc_chemical_potential(gc_fraction), f"GC fraction of {genome} ({composition_source})"
     else:
         mu, mu_source = 0.0, "no genome FASTA: uniform background"
-    if gc_fraction is not None:
-        logger.info("GC fraction %.5f -> mu = %.4f (%s)", gc_fraction, mu, mu_source)
-    else:
+    if mu_source == "--mu" or gc_fraction is None:
         logger.info("mu = %.4f (%s)", mu, mu_source)
+    else:
+        logger.info("GC fraction %.5f -> mu = ln(f/(1-f)) = %.4f (%s)", gc_fraction, mu, mu_source)
     config = SamplerConfig(beta=args.beta, mu=mu, chains=args.chains, steps=args.steps,
                            thin=args.thin, burnin=args.burnin, seed=args.seed)
 
