@@ -115,6 +115,11 @@ def resolve_model(
     if layout is None:
         layout = infer_layout(network.input_shape)
         inferred.append(f"input layout {layout} from the model input shape {network.input_shape}")
+    if len(layout) != len(network.input_shape):
+        raise ValueError(
+            f"spec {spec.source}: input.layout {layout} does not match the model's input shape "
+            f"{network.input_shape}"
+        )
     length = network.input_shape[layout.index("L")]
     if spec.sequence_length is None:
         if length is None:

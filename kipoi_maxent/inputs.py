@@ -48,7 +48,6 @@ def bed_inputs(bed_path, fasta_path, length: int) -> Iterator[SequenceInput]:
     Names come from the BED name column, else ``chrom:start-end`` (the original interval).
     """
     import pybedtools
-    from kipoiseq.transforms.functional import resize_interval
 
     bed_path = Path(bed_path)
     if not bed_path.is_file():
@@ -59,10 +58,11 @@ def bed_inputs(bed_path, fasta_path, length: int) -> Iterator[SequenceInput]:
         for line_number, interval in enumerate(pybedtools.BedTool(str(bed_path)), start=1):
             name = interval.name if len(interval.fields) > 3 and interval.name not in ("", ".") else (
                 f"{interval.chrom}:{interval.start}-{interval.end}")
-            if interval.length != length:
-                resized += 1
-                interval = resize_interval(interval, length, anchor="center")
             chrom, start, end = interval.chrom, interval.start, interval.end
+            if end - start != length:  # around the centre, as kipoiseq's resize_interval
+                resized += 1          # (in plain ints: pybedtools' unsigned start would wrap)
+                start = (start + end) // 2 - length // 2
+                end = start + length
             if chrom not in fasta:
                 raise ValueError(
                     f"{bed_path}: interval {name!r} is on chromosome {chrom!r}, which is not in "
@@ -74,8 +74,8 @@ def bed_inputs(bed_path, fasta_path, length: int) -> Iterator[SequenceInput]:
                     f"{chrom} (length {len(fasta[chrom])}); drop or move it"
                 )
             yield SequenceInput(name, chrom, start, end, encode([fasta[chrom][start:end]])[0])
-    except pybedtools.MalformedBedLineError as error:
-        raise ValueError(f"{bed_path}: malformed BED line: {error}") from None
+    except (pybedtools.MalformedBedLineError, IndexError) as error:
+        raise ValueError(f"{bed_path}: malformed BED line (need tab-separated chrom, start, end): {error}") from None
     finally:
         fasta.close()
     if resized:

@@ -79,7 +79,7 @@ def background_probabilities(mu: float) -> np.ndarray:
     -------
     np.ndarray, shape (4,), float64, in :data:`ALPHABET` order.
     """
-    gc = 1.0 / (1.0 + np.exp(-float(mu)))  # numerically stable e^mu / (1 + e^mu)
+    gc = float(np.exp(-np.logaddexp(0.0, -float(mu))))  # e^mu / (1 + e^mu), overflow-free
     return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
 
 

@@ -177,8 +177,8 @@ def spec_from_dict(data: dict, source: str = "<dict>") -> ModelSpec:
     length = data.get("sequence_length", AUTO)
     return ModelSpec(
         penultimate_layer=data.get("penultimate_layer", AUTO),
-        output_units=None if units == AUTO else tuple(units),
-        sequence_length=None if length == AUTO else length,
+        output_units=None if units == AUTO else tuple(int(u) for u in units),
+        sequence_length=None if length == AUTO else int(length),
         alphabet=inputs.get("alphabet", ALPHABET),
         layout=None if layout == AUTO else parse_layout(layout),
         normalization=_normalization_from_yaml(inputs.get("normalization")),

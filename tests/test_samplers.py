@@ -31,9 +31,10 @@ def _exact_marginals(sequences, probabilities):
     return np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
 
 
+@pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
 @pytest.mark.parametrize("output_units", [(1, 0), (0,)])
 @pytest.mark.parametrize("x0_probability, mu", [(0.003, -0.8), (0.012, 0.6)])
-def test_metropolis_matches_enumeration(tiny, output_units, x0_probability, mu):
+def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sampler):
     resolved = resolve_model(tiny, ModelSpec(output_units=output_units))
     x0 = np.array([[2, 0, 3, 1, 2]], dtype=np.int8)
     beta = _beta_for_x0_probability(resolved, x0[0], mu, x0_probability)
@@ -43,7 +44,7 @@ def test_metropolis_matches_enumeration(tiny, output_units, x0_probability, mu):
     assert 0.05 < 0.5 * np.abs(exact - 0.25).sum(axis=1).max() < 0.8
     assert probabilities.max() < 0.2
 
-    config = SamplerConfig(beta=beta, mu=mu, chains=100, steps=2400, thin=4, burnin=200, seed=11)
+    config = SamplerConfig(beta=beta, mu=mu, chains=100, steps=2400, thin=4, burnin=200, seed=11, sampler=sampler)
     result = run_chains(NaiveEngine(resolved.penultimate), resolved.weights, x0, config)[0]
     samples = result.samples.reshape(-1, LENGTH)
     sampled = np.stack([np.bincount(samples[:, i], minlength=4) for i in range(LENGTH)]) / len(samples)

@@ -1,4 +1,5 @@
-"""Tiny seeded networks for tests: small enough to enumerate all 4**L inputs."""
+"""Tiny seeded networks for tests (small enough to enumerate all 4**L inputs) and the files
+they need: Kipoi model directories, FASTA files."""
 from __future__ import annotations
 
 import os
@@ -38,27 +39,41 @@ def tiny_keras_model(length: int = 5, n_outputs: int = 2, seed: int = 0, input_s
     return model
 
 
-def write_kipoi_model_dir(directory: Path, model, with_dataloader: bool = True) -> Path:
-    """A real Kipoi model directory (model.yaml + model.keras) for ``kipoi.get_model(.., source="dir")``."""
+def write_fasta(path: Path, records: dict[str, str], width: int = 7) -> Path:
+    """A FASTA file with lines wrapped at ``width`` (exercises the index's line arithmetic)."""
+    lines = []
+    for name, sequence in records.items():
+        lines.append(f">{name}")
+        lines.extend(sequence[i:i + width] for i in range(0, len(sequence), width))
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def write_kipoi_model_dir(directory: Path, model) -> Path:
+    """A real Kipoi model directory (model.yaml + model.keras) for ``kipoi.get_model(.., source="dir")``.
+
+    Kipoi 0.8.6 wants schema shapes as tuple strings ``(L, 4)``, not YAML lists. The default
+    dataloader is kipoiseq's SeqIntervalDl laid out like the model input.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.save(directory / "model.keras")
-    shape = tuple(model.inputs[0].shape[1:])
-    length = max(s for s in shape if s != 4) if any(s != 4 for s in shape) else 4
+    shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     n_outputs = int(model.outputs[0].shape[-1])
-    dataloader = (
-        "default_dataloader:\n"
-        "  defined_as: kipoiseq.dataloaders.SeqIntervalDl\n"
-        f"  default_args: {{auto_resize_len: {length}, ignore_targets: true}}\n"
-    ) if with_dataloader else ""
+    length = max(s for s in shape if s not in (1, 4)) if any(s not in (1, 4) for s in shape) else 4
+    alphabet_axis = shape.index(4) if shape.count(4) == 1 else len(shape) - 1
+    dummy_axis = shape.index(1) if 1 in shape else "null"
     (directory / "model.yaml").write_text(
         "type: keras\n"
         "args:\n  weights: model.keras\n"
         "info:\n  authors:\n    - name: kipoi_maxent tests\n  doc: toy model for tests\n"
         "  contributors:\n    - name: kipoi_maxent tests\n  license: MIT\n"
-        + dataloader +
+        "default_dataloader:\n  defined_as: kipoiseq.dataloaders.SeqIntervalDl\n"
+        f"  default_args: {{auto_resize_len: {length}, alphabet_axis: {alphabet_axis}, "
+        f"dummy_axis: {dummy_axis}, ignore_targets: true, label_dtype: str}}\n"
         "schema:\n  inputs:\n    name: seq\n"
-        f"    shape: [{', '.join(str(s) for s in shape)}]\n    doc: one-hot DNA\n"
-        f"  targets:\n    shape: [{n_outputs}]\n    doc: class probabilities\n"
+        f"    shape: ({', '.join(str(s) for s in shape)}{',' if len(shape) == 1 else ''})\n"
+        "    doc: one-hot DNA\n"
+        f"  targets:\n    shape: ({n_outputs},)\n    doc: class probabilities\n"
     )
     return directory

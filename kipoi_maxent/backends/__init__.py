@@ -26,6 +26,9 @@ class PenultimateModel:
     layer : str
         Human-readable description of the penultimate layer (for logs and run.json).
     framework : str
+    sub_model : object, optional
+        The framework's own model from the input to Φ (e.g. a ``keras.Model``), for engines
+        that compute Φ themselves (:mod:`kipoi_maxent.samplers.incremental`).
     """
 
     activations: Callable[[np.ndarray], np.ndarray]
@@ -33,6 +36,7 @@ class PenultimateModel:
     input_shape: tuple
     layer: str
     framework: str
+    sub_model: object = None
 
 
 def penultimate_model(kipoi_model, penultimate_layer) -> PenultimateModel:

@@ -68,6 +68,7 @@ def penultimate_model(model, penultimate_layer="auto") -> PenultimateModel:
         input_shape=input_shape,
         layer=description,
         framework=f"keras {keras.__version__} / tensorflow {tf.__version__}",
+        sub_model=sub_model,
     )
 
 

@@ -4,6 +4,6 @@ An *engine* holds the chains' current sequences and evaluates the penultimate ac
 single-base proposals; a *sampler* turns those into exact draws of eq. (9).
 """
 from kipoi_maxent.samplers.engines import NaiveEngine
-from kipoi_maxent.samplers.metropolis import ChainSamples, SamplerConfig, run_chains
+from kipoi_maxent.samplers.mcmc import SAMPLERS, ChainSamples, SamplerConfig, run_chains
 
-__all__ = ["ChainSamples", "NaiveEngine", "SamplerConfig", "run_chains"]
+__all__ = ["SAMPLERS", "ChainSamples", "NaiveEngine", "SamplerConfig", "run_chains"]

@@ -1,8 +1,16 @@
 """Engines: the chains' current states and Φ of proposed single-base mutations.
 
+Every engine has the same interface, so samplers never know which one runs:
+
+- ``start(states)`` sets the chains' sequences ``(n, L)`` and returns their Φ ``(n, k)``;
+- ``propose(positions, bases)`` returns Φ ``(n, m, k)`` of each chain with ``bases[c, j]``
+  written at ``positions[c]``, for ``m`` alternatives, leaving the states unchanged;
+- ``accept(choice)`` commits alternative ``choice[c]`` of the last proposal (``-1``: keep);
+- ``evaluate(codes)`` is Φ of arbitrary sequences (full forward pass).
+
 The naive engine is the paper's algorithm — one forward pass of the penultimate sub-model
 per proposal, batched over all chains — and the reference every faster engine is checked
-against.
+against (:mod:`kipoi_maxent.samplers.incremental`).
 """
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-#: ``(n, L) int8 codes -> (n, k) activations``.
+#: ``(n, L) int8 codes -> (n, k)`` activations.
 PenultimateFunction = Callable[[np.ndarray], np.ndarray]
 
 
@@ -23,35 +31,28 @@ class NaiveEngine:
         ``(n, L) int8 codes -> (n, k)`` penultimate activations.
     """
 
+    name = "naive"
+
     def __init__(self, penultimate: PenultimateFunction):
         self._penultimate = penultimate
         self.states: np.ndarray | None = None
-        self._proposal: np.ndarray | None = None
-
-    def start(self, states: np.ndarray) -> np.ndarray:
-        """Set the chains' states, shape (n, L) int8; return their Φ, shape (n, k) float64."""
-        self.states = np.array(states, dtype=np.int8, copy=True)
-        return self.evaluate(self.states)
+        self._proposals: np.ndarray | None = None
 
     def evaluate(self, codes: np.ndarray) -> np.ndarray:
         """Φ of arbitrary sequences, ``(n, L)`` -> ``(n, k)`` float64."""
         return np.asarray(self._penultimate(codes), dtype=np.float64)
 
+    def start(self, states: np.ndarray) -> np.ndarray:
+        self.states = np.array(states, dtype=np.int8, copy=True)
+        return self.evaluate(self.states)
+
     def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
-        """Φ of each chain with ``bases[c]`` written at ``positions[c]`` (states unchanged).
+        n, m = bases.shape
+        proposals = np.repeat(self.states[:, None, :], m, axis=1)
+        proposals[np.arange(n), :, positions] = bases
+        self._proposals = proposals
+        return self.evaluate(proposals.reshape(n * m, -1)).reshape(n, m, -1)
 
-        Parameters
-        ----------
-        positions, bases : np.ndarray, shape (n,)
-        Returns
-        -------
-        np.ndarray, shape (n, k), float64
-        """
-        proposal = self.states.copy()
-        proposal[np.arange(len(proposal)), positions] = bases
-        self._proposal = proposal
-        return self.evaluate(proposal)
-
-    def accept(self, accepted: np.ndarray) -> None:
-        """Commit the last proposal for the chains where ``accepted`` (n,) bool is set."""
-        self.states[accepted] = self._proposal[accepted]
+    def accept(self, choice: np.ndarray) -> None:
+        chosen = np.flatnonzero(choice >= 0)
+        self.states[chosen] = self._proposals[chosen, choice[chosen]]

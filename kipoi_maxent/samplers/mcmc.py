@@ -1,12 +1,17 @@
-"""The paper's Metropolis sampler of eq. (9) (METHOD §3), batched over chains and inputs.
+"""MCMC samplers of eq. (9) (METHOD §3), batched over chains and inputs.
 
-Each proposal picks a position uniformly among the input's variable positions and a new
-base uniformly among the three others; it is accepted with probability
-``min(1, exp(−β Δd + μ ΔN))``. The proposal is symmetric, so this is exact for eq. (9).
+Each step picks one position per input, uniformly among its variable positions, shared by
+all the input's chains (valid: the position is drawn independently of the states; METHOD §3
+allows it), then
 
-Determinism: every input draws its proposals from its own random stream, seeded by
-``(seed, input index)``, in fixed blocks of steps, so the samples of an input do not depend
-on which other inputs share its batch.
+- ``metropolis`` (the paper's): proposes a base uniformly among the three others and accepts
+  it with probability ``min(1, exp(−β Δd + μ ΔN))``;
+- ``gibbs`` (heat bath): evaluates all four bases and draws from their conditional,
+  ``∝ exp(−β d + μ N)``.
+
+Both leave eq. (9) invariant. Determinism: every input draws from its own random stream,
+seeded by ``(seed, input index)``, in fixed blocks of steps, so an input's samples do not
+depend on which other inputs share its batch, nor on the engine.
 """
 from __future__ import annotations
 
@@ -18,10 +23,10 @@ from kipoi_maxent._progress import progress_bar
 from kipoi_maxent._validation import check_number
 from kipoi_maxent.energy import weighted_distance
 from kipoi_maxent.sequence import GC_CODES
-from kipoi_maxent.samplers.engines import NaiveEngine
 
 #: Steps whose random numbers are drawn at once; fixed so streams never depend on batching.
 RANDOM_BLOCK_STEPS = 128
+SAMPLERS = ("metropolis", "gibbs")
 _IS_GC = np.isin(np.arange(4), GC_CODES)
 
 
@@ -45,6 +50,8 @@ class SamplerConfig:
         Proposals per chain discarded before keeping states.
     seed : int
         Fixes every random draw; input ``i`` uses the stream ``SeedSequence(seed, spawn_key=(i,))``.
+    sampler : str
+        ``metropolis`` (the paper's) or ``gibbs`` (heat bath at the chosen position).
     """
 
     beta: float = 400.0
@@ -54,8 +61,11 @@ class SamplerConfig:
     thin: int = 100
     burnin: int = 0
     seed: int = 0
+    sampler: str = "metropolis"
 
     def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
         check_number(self.beta, "beta", minimum=0, exclusive=True,
                      hint="β sets how tightly samples keep x0's penultimate activations")
         check_number(self.mu, "mu")
@@ -86,7 +96,7 @@ class ChainSamples(NamedTuple):
     distances : np.ndarray, shape (chains, draws), float64
         d(Φ(x0), Φ(x)) of each kept state.
     acceptance_rate : float
-        Accepted / proposed, over all chains and steps (burn-in included).
+        Fraction of steps that changed the state, over all chains and steps (burn-in included).
     reference_activations : np.ndarray, shape (k,), float64
         Φ(x0).
     """
@@ -103,7 +113,7 @@ def input_stream(seed: int, input_index: int) -> np.random.Generator:
 
 
 def run_chains(
-    engine: NaiveEngine,
+    engine,
     weights: np.ndarray,
     references: np.ndarray,
     config: SamplerConfig,
@@ -115,7 +125,7 @@ def run_chains(
     Parameters
     ----------
     engine : engine
-        Evaluates Φ (see :class:`~kipoi_maxent.samplers.engines.NaiveEngine`).
+        Evaluates Φ (:class:`~kipoi_maxent.samplers.engines.NaiveEngine` or a faster one).
     weights : np.ndarray, shape (k,)
         Output-layer weights of the distance.
     references : np.ndarray, shape (m, L), int8
@@ -139,38 +149,45 @@ def run_chains(
         if len(positions) == 0:
             raise ValueError(f"input {index} has no A/C/G/T base to sample")
     streams = [input_stream(config.seed, index) for index in indices]
+    gibbs = config.sampler == "gibbs"
 
     reference_phi = engine.evaluate(references)
-    phi = engine.start(np.repeat(references, chains, axis=0))
-    distance = weighted_distance(np.repeat(reference_phi, chains, axis=0), phi, weights)
     chain_reference = np.repeat(reference_phi, chains, axis=0)
+    phi = engine.start(np.repeat(references, chains, axis=0))
+    distance = weighted_distance(chain_reference, phi, weights)
     rows = np.arange(n_inputs * chains)
+    alternatives = np.arange(1, 4, dtype=np.int8)  # base offsets: the three other bases
 
     draws = config.draws_per_chain
     kept_samples = np.empty((n_inputs * chains, draws, length), dtype=np.int8)
     kept_distances = np.empty((n_inputs * chains, draws))
-    accepted_total = np.zeros(n_inputs * chains, dtype=np.int64)
+    changed_total = np.zeros(n_inputs * chains, dtype=np.int64)
 
-    block_start = 0
     bar = progress_bar(total=config.steps, desc=f"MCMC, {n_inputs} input(s) x {chains} chains", unit="step",
                        enabled=progress, leave=False)
     for step in range(config.steps):
-        offset = step - block_start
-        if step % RANDOM_BLOCK_STEPS == 0:
-            block_start, offset = step, 0
-            position_block, base_block, log_u_block = _draw_block(streams, variable, chains)
-        positions = position_block[:, offset].ravel()
+        offset = step % RANDOM_BLOCK_STEPS
+        if offset == 0:
+            position_block, base_block, uniform_block = _draw_block(streams, variable, chains)
+        positions = np.repeat(position_block[:, offset], chains)
         current = engine.states[rows, positions]
-        proposed = (current + base_block[:, offset].ravel()) % 4  # uniform among the 3 others
-        proposed_phi = engine.propose(positions, proposed)
-        proposed_distance = weighted_distance(chain_reference, proposed_phi, weights)
-        log_ratio = -config.beta * (proposed_distance - distance) + config.mu * (
-            _IS_GC[proposed].astype(np.float64) - _IS_GC[current]
+        if gibbs:
+            bases = (current[:, None] + alternatives) % 4
+        else:
+            bases = ((current + base_block[:, offset].ravel()) % 4)[:, None]
+        proposed_distance = weighted_distance(chain_reference[:, None], engine.propose(positions, bases), weights)
+        log_ratio = -config.beta * (proposed_distance - distance[:, None]) + config.mu * (
+            _IS_GC[bases].astype(np.float64) - _IS_GC[current][:, None]
         )
-        accepted = log_u_block[:, offset].ravel() < log_ratio
-        engine.accept(accepted)
-        distance = np.where(accepted, proposed_distance, distance)
-        accepted_total += accepted
+        uniform = uniform_block[:, offset].ravel()
+        if gibbs:
+            choice = _heat_bath_choice(log_ratio, uniform)
+        else:
+            choice = np.where(np.log(uniform) < log_ratio[:, 0], 0, -1)
+        engine.accept(choice)
+        moved = choice >= 0
+        distance[moved] = proposed_distance[moved, choice[moved]]
+        changed_total += moved
 
         kept = step + 1 - config.burnin
         if kept > 0 and kept % config.thin == 0 and kept // config.thin <= draws:
@@ -186,22 +203,34 @@ def run_chains(
             ChainSamples(
                 samples=kept_samples[block],
                 distances=kept_distances[block],
-                acceptance_rate=float(accepted_total[block].sum()) / (chains * config.steps),
+                acceptance_rate=float(changed_total[block].sum()) / (chains * config.steps),
                 reference_activations=reference_phi[i],
             )
         )
     return results
 
 
+def _heat_bath_choice(log_ratio: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """Draw among [current, alternative 0, 1, 2] from ``exp(log_ratio)`` (current: 0).
+
+    Inverse CDF over that fixed order; returns -1 for the current base, else the alternative.
+    """
+    log_weights = np.concatenate([np.zeros((len(log_ratio), 1)), log_ratio], axis=1)
+    weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights, axis=1)
+    picked = (cumulative < uniform[:, None] * cumulative[:, -1:]).sum(axis=1)
+    return np.minimum(picked, 3) - 1
+
+
 def _draw_block(streams, variable, chains):
     """Random numbers of the next :data:`RANDOM_BLOCK_STEPS` steps of every input.
 
-    Returns positions, base offsets (1..3) and log-uniforms, each (m, block, chains).
+    Returns positions (m, block), base offsets 1..3 (m, block, chains) and uniforms in [0, 1)
+    (m, block, chains).
     """
-    positions, offsets, log_u = [], [], []
-    shape = (RANDOM_BLOCK_STEPS, chains)
+    positions, offsets, uniforms = [], [], []
     for stream, allowed in zip(streams, variable):
-        positions.append(allowed[stream.integers(0, len(allowed), size=shape)])
-        offsets.append(stream.integers(1, 4, size=shape, dtype=np.int8))
-        log_u.append(np.log(stream.random(size=shape)))
-    return np.stack(positions), np.stack(offsets), np.stack(log_u)
+        positions.append(allowed[stream.integers(0, len(allowed), size=RANDOM_BLOCK_STEPS)])
+        offsets.append(stream.integers(1, 4, size=(RANDOM_BLOCK_STEPS, chains), dtype=np.int8))
+        uniforms.append(stream.random(size=(RANDOM_BLOCK_STEPS, chains)))
+    return np.stack(positions), np.stack(offsets), np.stack(uniforms)

@@ -1,0 +1,215 @@
+"""Incremental engine: Φ of single-base mutations without a full forward pass.
+
+For networks of the shape ``Conv1D → Flatten → Dense (= Φ, optionally followed by Dropout)``
+on a ``(L, 4)`` one-hot input — the paper's CTCF and nucleosome architectures — a mutation at
+position ``i`` changes only the ``K`` convolution outputs whose window covers ``i``. The engine
+keeps each chain's convolution pre-activations ``Z`` ``(P, F)`` and dense pre-activations
+``U`` ``(H,)``; a proposal costs
+
+- ``ΔZ`` of the ``K`` covered outputs: a difference of two filter columns (no multiply);
+- ``ΔU = Δact(Z) · W_dense[rows of those K outputs]``: one ``(chains·m, K·F) × (K·F, H)``
+  matrix product per input, because all chains of an input share the proposed position;
+- ``Φ = act(U + ΔU)``.
+
+Rounding drift of the running sums is bounded by a full recomputation every
+``resync_every`` steps. At construction the engine checks its own full forward pass against
+the framework's on random sequences (fastISM-style) and refuses the model on a mismatch.
+Any model it does not support raises :class:`UnsupportedModel` naming the reason, and the
+naive engine is used instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kipoi_maxent.sequence import ALPHABET
+
+#: Supported activations, by Keras name.
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "tanh": np.tanh,
+}
+#: Layers that are the identity at inference and may sit between the dense layer and Φ.
+_INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+
+
+class UnsupportedModel(ValueError):
+    """The incremental engine cannot run this model (the message says why)."""
+
+
+def _activation(layer) -> str:
+    name = getattr(layer.activation, "__name__", str(layer.activation))
+    if name not in ACTIVATIONS:
+        raise UnsupportedModel(f"layer {layer.name!r} has activation {name!r}; supported: {', '.join(ACTIVATIONS)}")
+    return name
+
+
+class IncrementalEngine:
+    """Same interface as :class:`~kipoi_maxent.samplers.engines.NaiveEngine`.
+
+    Parameters
+    ----------
+    sub_model : keras.Model
+        Input → Φ, as built by the Keras backend.
+    encoder : kipoi_maxent.spec.InputEncoder
+        The model's input encoding (channel order, normalisation); layout must be ``(L, 4)``.
+    resync_every : int
+        Steps between full recomputations of the running sums.
+    check : bool
+        Compare the engine's full forward pass with the framework's at construction.
+    """
+
+    name = "incremental"
+
+    def __init__(self, sub_model, encoder, resync_every: int = 1000, check: bool = True):
+        if tuple(encoder.layout) != ("L", 4):
+            raise UnsupportedModel(f"input layout {encoder.layout} (the incremental engine needs (L, 4))")
+        layers = [layer for layer in sub_model.layers if type(layer).__name__ != "InputLayer"]
+        kinds = [type(layer).__name__ for layer in layers]
+        while kinds and kinds[-1] in _INFERENCE_IDENTITY:
+            kinds.pop()
+            layers.pop()
+        if kinds != ["Conv1D", "Flatten", "Dense"]:
+            raise UnsupportedModel(
+                f"layers {' → '.join(kinds) or '(none)'} (the incremental engine supports "
+                "Conv1D → Flatten → Dense [→ Dropout] up to the penultimate layer)")
+        conv, _, dense = layers
+        if tuple(conv.strides) != (1,) or tuple(conv.dilation_rate) != (1,) or getattr(conv, "groups", 1) != 1:
+            raise UnsupportedModel(f"Conv1D {conv.name!r} with strides/dilation/groups other than 1")
+        if conv.padding not in ("valid", "same"):
+            raise UnsupportedModel(f"Conv1D {conv.name!r} with padding {conv.padding!r}")
+        if conv.data_format != "channels_last":
+            raise UnsupportedModel(f"Conv1D {conv.name!r} with data_format {conv.data_format!r}")
+        self._conv_activation = ACTIVATIONS[_activation(conv)]
+        self._dense_activation = ACTIVATIONS[_activation(dense)]
+
+        kernel = np.asarray(conv.kernel.numpy(), dtype=np.float32)  # (K, 4 channels, F)
+        self._conv_bias = np.asarray(conv.bias.numpy(), dtype=np.float32) if conv.use_bias else 0.0
+        self.width, _, self.filters = kernel.shape
+        length = int(sub_model.inputs[0].shape[1])
+        self.left_pad = (self.width - 1) // 2 if conv.padding == "same" else 0
+        self.right_pad = self.width - 1 - self.left_pad if conv.padding == "same" else 0
+        self.outputs = length if conv.padding == "same" else length - self.width + 1
+        self._encoder = encoder
+        self._kernel = kernel
+
+        # Filter columns per base code, input normalisation folded in: writing base b at a
+        # position adds e_b / scale_b to the normalised input (the centre cancels in a change).
+        channel = [encoder.alphabet.index(base) for base in ALPHABET]
+        scale = np.ones(4, np.float32) if encoder.scale is None else encoder.scale.astype(np.float32)
+        by_code = kernel[:, channel, :] / scale[channel][None, :, None]  # (K, 4 codes, F)
+        # window row j (0..K-1, left to right) sees the mutated base at kernel tap K-1-j
+        self._taps = np.ascontiguousarray(by_code[::-1].transpose(1, 0, 2))  # (4 codes, K, F)
+
+        dense_kernel = np.asarray(dense.kernel.numpy(), dtype=np.float32)  # (P·F, H)
+        self.hidden = dense_kernel.shape[1]
+        if dense_kernel.shape[0] != self.outputs * self.filters:
+            raise UnsupportedModel(f"Dense {dense.name!r} does not read the flattened convolution output")
+        padded = np.zeros((self.outputs + 2 * (self.width - 1), self.filters, self.hidden), np.float32)
+        padded[self.width - 1: self.width - 1 + self.outputs] = dense_kernel.reshape(self.outputs, self.filters, -1)
+        self._dense_rows = padded  # zero rows for convolution outputs off either end
+        self._dense_bias = np.asarray(dense.bias.numpy(), dtype=np.float64) if dense.use_bias else 0.0
+        self.resync_every = resync_every
+        self.states = None
+        if check:
+            self._check_against(sub_model, length)
+
+    # -- full forward pass in numpy ------------------------------------------------------
+    def _conv_preactivations(self, codes: np.ndarray) -> np.ndarray:
+        """``(n, L)`` codes -> ``Z`` ``(n, P + 2(K−1), F)`` float32, zero-padded by K−1 rows."""
+        x = self._encoder.encode(codes)  # (n, L, 4)
+        x = np.pad(x, ((0, 0), (self.left_pad, self.right_pad), (0, 0)))
+        windows = np.lib.stride_tricks.sliding_window_view(x, self.width, axis=1)  # (n, P, 4, K)
+        windows = windows.transpose(0, 1, 3, 2).reshape(len(x) * self.outputs, -1)
+        z = windows @ self._kernel.reshape(-1, self.filters) + self._conv_bias
+        padded = np.zeros((len(x), self.outputs + 2 * (self.width - 1), self.filters), np.float32)
+        padded[:, self.width - 1: self.width - 1 + self.outputs] = z.reshape(len(x), self.outputs, -1)
+        return padded
+
+    def _dense_preactivations(self, z_padded: np.ndarray) -> np.ndarray:
+        inner = z_padded[:, self.width - 1: self.width - 1 + self.outputs]
+        activated = self._conv_activation(inner).reshape(len(z_padded), -1)
+        core = self._dense_rows[self.width - 1: self.width - 1 + self.outputs].reshape(-1, self.hidden)
+        return (activated @ core).astype(np.float64) + self._dense_bias
+
+    def evaluate(self, codes: np.ndarray) -> np.ndarray:
+        """Φ of arbitrary sequences, ``(n, L)`` -> ``(n, H)`` float64 (numpy forward pass)."""
+        codes = np.asarray(codes, dtype=np.int8)
+        return self._dense_activation(self._dense_preactivations(self._conv_preactivations(codes)))
+
+    def _check_against(self, sub_model, length: int) -> None:
+        codes = np.random.default_rng(0).integers(0, 4, (8, length)).astype(np.int8)
+        ours = self.evaluate(codes)
+        theirs = np.asarray(sub_model(self._encoder.encode(codes), training=False), dtype=np.float64)
+        tolerance = 1e-4 * max(1.0, float(np.abs(theirs).max()))
+        if ours.shape != theirs.shape or np.abs(ours - theirs).max() > tolerance:
+            raise UnsupportedModel("its numpy forward pass disagrees with the framework's (unsupported layer option)")
+
+    # -- the engine interface ------------------------------------------------------------
+    def start(self, states: np.ndarray) -> np.ndarray:
+        self.states = np.array(states, dtype=np.int8, copy=True)
+        self._steps = 0
+        return self._resync()
+
+    def _resync(self) -> np.ndarray:
+        self._z = self._conv_preactivations(self.states)
+        self._u = self._dense_preactivations(self._z)
+        return self._dense_activation(self._u)
+
+    def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
+        n, m = bases.shape
+        rows = np.arange(n)
+        window = positions + self.left_pad  # first padded Z row covering the position
+        index = window[:, None] + np.arange(self.width)  # (n, K)
+        z_window = self._z[rows[:, None], index]  # (n, K, F)
+        current = self.states[rows, positions]
+        delta_z = self._taps[bases] - self._taps[current][:, None]  # (n, m, K, F)
+        z_new = z_window[:, None] + delta_z
+        delta_a = self._conv_activation(z_new) - self._conv_activation(z_window)[:, None]
+        delta_u = np.empty((n, m, self.hidden), np.float32)
+        # chains sharing a position share the dense rows: one matrix product per run of them
+        starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
+        for start, stop in zip(starts, np.r_[starts[1:], n]):
+            rows_w = self._dense_rows[window[start]: window[start] + self.width].reshape(-1, self.hidden)
+            np.matmul(delta_a[start:stop].reshape((stop - start) * m, -1), rows_w,
+                      out=delta_u[start:stop].reshape((stop - start) * m, -1))
+        u_new = self._u[:, None] + delta_u
+        self._pending = (index, z_new, u_new, positions, bases)
+        return self._dense_activation(u_new)
+
+    def accept(self, choice: np.ndarray) -> None:
+        index, z_new, u_new, positions, bases = self._pending
+        moved = np.flatnonzero(choice >= 0)
+        picked = choice[moved]
+        self._z[moved[:, None], index[moved]] = z_new[moved, picked]
+        self._u[moved] = u_new[moved, picked]
+        self.states[moved, positions[moved]] = bases[moved, picked]
+        self._steps += 1
+        if self._steps % self.resync_every == 0:
+            self._resync()
+
+
+def make_engine(name: str, resolved, **options):
+    """The engine ``name`` (``naive``, ``incremental`` or ``auto``) for a resolved model.
+
+    ``auto`` takes the incremental engine when the model qualifies, else the naive one.
+    Returns ``(engine, reason)``; ``reason`` says why ``auto`` fell back (else ``None``).
+    """
+    from kipoi_maxent.samplers.engines import NaiveEngine
+
+    if name not in ("naive", "incremental", "auto"):
+        raise ValueError(f"engine must be naive, incremental or auto, got {name!r}")
+    if name == "naive":
+        return NaiveEngine(resolved.penultimate), None
+    if resolved.network.sub_model is None:
+        reason = f"the {resolved.network.framework} backend gives no layer graph"
+        if name == "incremental":
+            raise ValueError(f"the incremental engine cannot run this model: {reason}")
+        return NaiveEngine(resolved.penultimate), reason
+    try:
+        return IncrementalEngine(resolved.network.sub_model, resolved.encoder, **options), None
+    except UnsupportedModel as error:
+        if name == "incremental":
+            raise ValueError(f"the incremental engine cannot run this model: {error}; use --engine naive") from None
+        return NaiveEngine(resolved.penultimate), str(error)
