@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kipoi_maxent.samplers._kernels import ACTIVATION_CODES, apply_window_change, window_activation_deltas
 from kipoi_maxent.sequence import ALPHABET
 
 #: Supported activations, by Keras name.
@@ -82,6 +83,7 @@ class IncrementalEngine:
         if conv.data_format != "channels_last":
             raise UnsupportedModel(f"Conv1D {conv.name!r} with data_format {conv.data_format!r}")
         self._conv_activation = ACTIVATIONS[_activation(conv)]
+        self._activation_code = ACTIVATION_CODES[_activation(conv)]
         self._dense_activation = ACTIVATIONS[_activation(dense)]
 
         kernel = np.asarray(conv.kernel.numpy(), dtype=np.float32)  # (K, 4 channels, F)
@@ -159,32 +161,37 @@ class IncrementalEngine:
 
     def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
         n, m = bases.shape
-        rows = np.arange(n)
         window = positions + self.left_pad  # first padded Z row covering the position
-        index = window[:, None] + np.arange(self.width)  # (n, K)
-        z_window = self._z[rows[:, None], index]  # (n, K, F)
-        current = self.states[rows, positions]
-        delta_z = self._taps[bases] - self._taps[current][:, None]  # (n, m, K, F)
-        z_new = z_window[:, None] + delta_z
-        delta_a = self._conv_activation(z_new) - self._conv_activation(z_window)[:, None]
-        delta_u = np.empty((n, m, self.hidden), np.float32)
+        current = self.states[np.arange(n), positions]
         # chains sharing a position share the dense rows: one matrix product per run of them
         starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
-        for start, stop in zip(starts, np.r_[starts[1:], n]):
+        group_starts = np.r_[starts, n]
+        size = self.width * self.filters
+        delta_a = np.empty((n, m, size), np.float32)
+        changed = np.empty((len(starts), size), bool)
+        window_activation_deltas(self._z, self._taps, window, current, bases, group_starts,
+                                 self._activation_code, delta_a, changed)
+        delta_u = np.zeros((n, m, self.hidden), np.float32)
+        for group, (start, stop) in enumerate(zip(group_starts[:-1], group_starts[1:])):
+            # only (row, filter) outputs whose activation changed in some chain contribute
+            # (ReLU: most stay at 0), so the product runs over those rows of the dense kernel
+            used = np.flatnonzero(changed[group])
+            if len(used) == 0:
+                continue
             rows_w = self._dense_rows[window[start]: window[start] + self.width].reshape(-1, self.hidden)
-            np.matmul(delta_a[start:stop].reshape((stop - start) * m, -1), rows_w,
-                      out=delta_u[start:stop].reshape((stop - start) * m, -1))
+            block = np.take(delta_a[start:stop].reshape((stop - start) * m, size), used, axis=1)
+            delta_u[start:stop] = (block @ rows_w[used]).reshape(stop - start, m, -1)
         u_new = self._u[:, None] + delta_u
-        self._pending = (index, z_new, u_new, positions, bases)
+        self._pending = (window, current, u_new, positions, bases)
         return self._dense_activation(u_new)
 
     def accept(self, choice: np.ndarray) -> None:
-        index, z_new, u_new, positions, bases = self._pending
+        window, current, u_new, positions, bases = self._pending
         moved = np.flatnonzero(choice >= 0)
-        picked = choice[moved]
-        self._z[moved[:, None], index[moved]] = z_new[moved, picked]
-        self._u[moved] = u_new[moved, picked]
-        self.states[moved, positions[moved]] = bases[moved, picked]
+        new = bases[moved, choice[moved]]
+        apply_window_change(self._z, self._taps, window, current[moved], new, moved)
+        self._u[moved] = u_new[moved, choice[moved]]
+        self.states[moved, positions[moved]] = new
         self._steps += 1
         if self._steps % self.resync_every == 0:
             self._resync()
