@@ -12,7 +12,7 @@ from kipoi_maxent._validation import check_codes, check_number
 from kipoi_maxent.backends import PenultimateModel, penultimate_model
 from kipoi_maxent.energy import output_unit_weights
 from kipoi_maxent.inputs import SequenceInput
-from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, run_chains
+from kipoi_maxent.samplers import SamplerConfig, make_engine, run_chains
 from kipoi_maxent.sequence import background_probabilities, encode
 from kipoi_maxent.spec import AUTO, InputEncoder, ModelSpec, find_spec, infer_layout, resolve_normalization
 from kipoi_maxent.statistics import MotifCall, kl_divergence, motif_window, nucleotide_frequencies
@@ -199,11 +199,14 @@ def iter_sample(
     batch_size: int | None = None,
     keep_samples: bool = True,
     progress: bool = True,
+    engine="auto",
 ) -> Iterator[IntervalResult]:
     """Sample every input, yielding results in input order as batches finish.
 
     ``batch_size`` inputs (default: enough for ~1000 chains) go through each forward call;
-    outputs do not depend on it.
+    outputs do not depend on it. ``engine``: ``auto`` (incremental when the model qualifies),
+    ``naive`` (the paper's full forward pass per proposal), ``incremental``, or an engine
+    object (:func:`~kipoi_maxent.samplers.make_engine`).
     """
     length = resolved.sequence_length
     check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
@@ -211,7 +214,10 @@ def iter_sample(
     batch_size = batch_size or max(1, 1000 // config.chains)
     check_number(batch_size, "batch size", integer=True, minimum=1)
     background = background_probabilities(config.mu)
-    engine = NaiveEngine(resolved.penultimate)
+    if isinstance(engine, str):
+        engine, fallback = make_engine(engine, resolved)
+        logger.info("engine: %s%s, sampler: %s", engine.name,
+                    f" (incremental not possible: {fallback})" if fallback else "", config.sampler)
 
     bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
     batch: list[SequenceInput] = []
@@ -272,6 +278,8 @@ def sample(
     thin: int = 100,
     burnin: int = 0,
     seed: int = 0,
+    sampler: str = "metropolis",
+    engine: str = "auto",
     motif_width: int = 19,
     batch_size: int | None = None,
     base_frequencies: Sequence[float] | None = None,
@@ -288,8 +296,10 @@ def sample(
     spec : ModelSpec, optional
         See :func:`kipoi_maxent.spec.load_spec`; default: a shipped spec matching the model
         name, else inferred from the model.
-    beta, mu, chains, steps, thin, burnin, seed :
+    beta, mu, chains, steps, thin, burnin, seed, sampler :
         See :class:`~kipoi_maxent.samplers.SamplerConfig`.
+    engine : str
+        ``auto``, ``naive`` or ``incremental`` (same samples; incremental is faster).
     motif_width : int
         Window of the motif call.
     base_frequencies : sequence of 4 floats, optional
@@ -305,7 +315,8 @@ def sample(
     >>> results[0].motif
     """
     resolved = resolve_model(model, spec, source=source, base_frequencies=base_frequencies)
-    config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, thin=thin, burnin=burnin, seed=seed)
+    config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, thin=thin, burnin=burnin, seed=seed,
+                           sampler=sampler)
     inputs = as_inputs(sequences, resolved.sequence_length)
     return list(iter_sample(resolved, inputs, config, motif_width=motif_width,
-                            batch_size=batch_size, progress=progress))
+                            batch_size=batch_size, progress=progress, engine=engine))

@@ -52,6 +52,13 @@ def _sample_parser(prog: str) -> argparse.ArgumentParser:
     sampler.add_argument("--thin", type=int, default=100, help="keep every THIN-th state")
     sampler.add_argument("--burnin", type=int, default=0, help="proposals per chain discarded first")
     sampler.add_argument("--seed", type=int, default=0, help="random seed; fixes every output")
+    sampler.add_argument("--sampler", choices=("metropolis", "gibbs"), default="metropolis",
+                         help="metropolis: the paper's (uniform alternative base, Metropolis rule); gibbs: "
+                         "heat bath over the four bases at the position (both exact)")
+    sampler.add_argument("--engine", choices=("auto", "naive", "incremental"), default="auto",
+                         help="how proposals are evaluated: naive = a full forward pass each (the paper's); "
+                         "incremental = update only the mutated window (Conv1D → Flatten → Dense nets); "
+                         "auto = incremental when the model qualifies. Same samples either way")
     sampler.add_argument("--batch-size", type=int, help="inputs per batched forward call (default ~1000 chains; "
                          "does not change results)")
     output = parser.add_argument_group("output")
@@ -105,7 +112,7 @@ def run_sample(args: argparse.Namespace) -> Path:
 
     from kipoi_maxent import __version__, api, inputs as input_sources, outputs
     from kipoi_maxent.genome_composition import cached_base_counts, gc_chemical_potential
-    from kipoi_maxent.samplers import SamplerConfig
+    from kipoi_maxent.samplers import SamplerConfig, make_engine
     from kipoi_maxent.spec import load_spec
 
     if not args.model:
@@ -150,7 +157,7 @@ def run_sample(args: argparse.Namespace) -> Path:
     else:
         logger.info("GC fraction %.5f -> mu = ln(f/(1-f)) = %.4f (%s)", gc_fraction, mu, mu_source)
     config = SamplerConfig(beta=args.beta, mu=mu, chains=args.chains, steps=args.steps,
-                           thin=args.thin, burnin=args.burnin, seed=args.seed)
+                           thin=args.thin, burnin=args.burnin, seed=args.seed, sampler=args.sampler)
 
     spec = load_spec(args.spec) if args.spec else None
     resolved = api.resolve_model(args.model, spec, source=args.source, base_frequencies=base_frequencies)
@@ -178,8 +185,12 @@ def run_sample(args: argparse.Namespace) -> Path:
     logger.info("model %s: penultimate layer %s, %d units; %d bp inputs; beta = %g, %d chains x %d steps",
                 args.model, resolved.network.layer, len(resolved.weights), length, config.beta,
                 config.chains, config.steps)
+    engine, fallback = make_engine(args.engine, resolved)
+    logger.info("engine: %s%s; sampler: %s", engine.name,
+                f" (incremental not possible: {fallback})" if fallback else "", config.sampler)
     results = list(api.iter_sample(resolved, items, config, motif_width=args.motif_width,
-                                   batch_size=args.batch_size, keep_samples=False, progress=not args.quiet))
+                                   batch_size=args.batch_size, keep_samples=False, progress=not args.quiet,
+                                   engine=engine))
     if not results:
         raise ValueError("no input to interpret: the input file is empty")
     rows = [outputs.summary_row(r, config.beta, config.mu) for r in results]
@@ -200,7 +211,7 @@ def run_sample(args: argparse.Namespace) -> Path:
             "framework": resolved.network.framework,
             "inputs": {"intervals": args.intervals, "fasta": args.fasta, "sequences": args.sequences,
                        "dataloader": args.dataloader, "dataloader_args": dataloader_args, "n_inputs": len(results)},
-            "sampler": {**config.__dict__, "sampler": "metropolis", "engine": "naive",
+            "sampler": {**config.__dict__, "engine": engine.name, "engine_fallback_reason": fallback,
                         "draws_per_chain": config.draws_per_chain},
             "mu": mu, "mu_source": mu_source, "gc_fraction": gc_fraction,
             "motif_width": args.motif_width,

@@ -5,7 +5,7 @@ from toy_models import tiny_keras_model
 
 from kipoi_maxent.api import resolve_model
 from kipoi_maxent.energy import exact_distribution
-from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, run_chains
+from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, make_engine, run_chains
 from kipoi_maxent.spec import ModelSpec
 
 LENGTH = 5
@@ -31,10 +31,11 @@ def _exact_marginals(sequences, probabilities):
     return np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
 
 
+@pytest.mark.parametrize("engine", ["naive", "incremental"])
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
 @pytest.mark.parametrize("output_units", [(1, 0), (0,)])
 @pytest.mark.parametrize("x0_probability, mu", [(0.003, -0.8), (0.012, 0.6)])
-def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sampler):
+def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sampler, engine):
     resolved = resolve_model(tiny, ModelSpec(output_units=output_units))
     x0 = np.array([[2, 0, 3, 1, 2]], dtype=np.int8)
     beta = _beta_for_x0_probability(resolved, x0[0], mu, x0_probability)
@@ -45,7 +46,7 @@ def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sam
     assert probabilities.max() < 0.2
 
     config = SamplerConfig(beta=beta, mu=mu, chains=100, steps=2400, thin=4, burnin=200, seed=11, sampler=sampler)
-    result = run_chains(NaiveEngine(resolved.penultimate), resolved.weights, x0, config)[0]
+    result = run_chains(make_engine(engine, resolved)[0], resolved.weights, x0, config)[0]
     samples = result.samples.reshape(-1, LENGTH)
     sampled = np.stack([np.bincount(samples[:, i], minlength=4) for i in range(LENGTH)]) / len(samples)
     total_variation = 0.5 * np.abs(sampled - exact).sum(axis=1)
@@ -55,7 +56,8 @@ def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sam
     assert abs(result.distances.mean() - exact_mean) <= 0.05 * exact_sd + 1e-9
     # the recorded distances are the distances of the recorded states
     recomputed = np.linalg.norm((resolved.penultimate(samples) - result.reference_activations) * resolved.weights, axis=1)
-    np.testing.assert_allclose(result.distances.ravel(), recomputed, rtol=1e-6, atol=1e-9)
+    # float32 networks; the incremental engine accumulates float32 updates between re-syncs
+    np.testing.assert_allclose(result.distances.ravel(), recomputed, rtol=1e-4, atol=1e-4)
 
 
 def test_samples_do_not_depend_on_batching(tiny):

@@ -56,3 +56,29 @@ class NaiveEngine:
     def accept(self, choice: np.ndarray) -> None:
         chosen = np.flatnonzero(choice >= 0)
         self.states[chosen] = self._proposals[chosen, choice[chosen]]
+
+
+def make_engine(name: str, resolved, **options):
+    """The engine ``name`` (``naive``, ``incremental`` or ``auto``) for a resolved model.
+
+    ``auto`` takes the incremental engine when the model qualifies, else the naive one.
+    Returns ``(engine, reason)``; ``reason`` says why ``auto`` fell back (else ``None``).
+    """
+    from kipoi_maxent.samplers.incremental import IncrementalEngine, UnsupportedModel
+
+    if name not in ("naive", "incremental", "auto"):
+        raise ValueError(f"engine must be naive, incremental or auto, got {name!r}")
+    if name == "naive":
+        return NaiveEngine(resolved.penultimate), None
+    if resolved.network.sub_model is None:
+        reason = f"the {resolved.network.framework} backend gives no layer graph"
+        if name == "incremental":
+            raise ValueError(f"the incremental engine cannot run this model: {reason}")
+        return NaiveEngine(resolved.penultimate), reason
+    try:
+        return IncrementalEngine(resolved.network.sub_model, resolved.encoder,
+                                 reference=resolved.network.activations, **options), None
+    except UnsupportedModel as error:
+        if name == "incremental":
+            raise ValueError(f"the incremental engine cannot run this model: {error}; use --engine naive") from None
+        return NaiveEngine(resolved.penultimate), str(error)

@@ -12,8 +12,8 @@ keeps each chain's convolution pre-activations ``Z`` ``(P, F)`` and dense pre-ac
 - ``Φ = act(U + ΔU)``.
 
 Rounding drift of the running sums is bounded by a full recomputation every
-``resync_every`` steps. At construction the engine checks its own full forward pass against
-the framework's on random sequences (fastISM-style) and refuses the model on a mismatch.
+``resync_every`` steps. Given the framework's forward pass, the engine checks its own against
+it on random sequences at construction (fastISM-style) and refuses the model on a mismatch.
 Any model it does not support raises :class:`UnsupportedModel` naming the reason, and the
 naive engine is used instead.
 """
@@ -55,6 +55,8 @@ class IncrementalEngine:
         Input → Φ, as built by the Keras backend.
     encoder : kipoi_maxent.spec.InputEncoder
         The model's input encoding (channel order, normalisation); layout must be ``(L, 4)``.
+    reference : callable, optional
+        The framework's forward pass (model input -> Φ) to check against at construction.
     resync_every : int
         Steps between full recomputations of the running sums.
     check : bool
@@ -63,7 +65,7 @@ class IncrementalEngine:
 
     name = "incremental"
 
-    def __init__(self, sub_model, encoder, resync_every: int = 1000, check: bool = True):
+    def __init__(self, sub_model, encoder, reference=None, resync_every: int = 1000):
         if tuple(encoder.layout) != ("L", 4):
             raise UnsupportedModel(f"input layout {encoder.layout} (the incremental engine needs (L, 4))")
         layers = [layer for layer in sub_model.layers if type(layer).__name__ != "InputLayer"]
@@ -114,8 +116,8 @@ class IncrementalEngine:
         self._dense_bias = np.asarray(dense.bias.numpy(), dtype=np.float64) if dense.use_bias else 0.0
         self.resync_every = resync_every
         self.states = None
-        if check:
-            self._check_against(sub_model, length)
+        if reference is not None:
+            self._check_against(reference, length)
 
     # -- full forward pass in numpy ------------------------------------------------------
     def _conv_preactivations(self, codes: np.ndarray) -> np.ndarray:
@@ -140,10 +142,10 @@ class IncrementalEngine:
         codes = np.asarray(codes, dtype=np.int8)
         return self._dense_activation(self._dense_preactivations(self._conv_preactivations(codes)))
 
-    def _check_against(self, sub_model, length: int) -> None:
+    def _check_against(self, reference, length: int) -> None:
         codes = np.random.default_rng(0).integers(0, 4, (8, length)).astype(np.int8)
         ours = self.evaluate(codes)
-        theirs = np.asarray(sub_model(self._encoder.encode(codes), training=False), dtype=np.float64)
+        theirs = np.asarray(reference(self._encoder.encode(codes)), dtype=np.float64)
         tolerance = 1e-4 * max(1.0, float(np.abs(theirs).max()))
         if ours.shape != theirs.shape or np.abs(ours - theirs).max() > tolerance:
             raise UnsupportedModel("its numpy forward pass disagrees with the framework's (unsupported layer option)")
@@ -196,27 +198,3 @@ class IncrementalEngine:
         if self._steps % self.resync_every == 0:
             self._resync()
 
-
-def make_engine(name: str, resolved, **options):
-    """The engine ``name`` (``naive``, ``incremental`` or ``auto``) for a resolved model.
-
-    ``auto`` takes the incremental engine when the model qualifies, else the naive one.
-    Returns ``(engine, reason)``; ``reason`` says why ``auto`` fell back (else ``None``).
-    """
-    from kipoi_maxent.samplers.engines import NaiveEngine
-
-    if name not in ("naive", "incremental", "auto"):
-        raise ValueError(f"engine must be naive, incremental or auto, got {name!r}")
-    if name == "naive":
-        return NaiveEngine(resolved.penultimate), None
-    if resolved.network.sub_model is None:
-        reason = f"the {resolved.network.framework} backend gives no layer graph"
-        if name == "incremental":
-            raise ValueError(f"the incremental engine cannot run this model: {reason}")
-        return NaiveEngine(resolved.penultimate), reason
-    try:
-        return IncrementalEngine(resolved.network.sub_model, resolved.encoder, **options), None
-    except UnsupportedModel as error:
-        if name == "incremental":
-            raise ValueError(f"the incremental engine cannot run this model: {error}; use --engine naive") from None
-        return NaiveEngine(resolved.penultimate), str(error)

@@ -1,0 +1,83 @@
+"""The incremental engine against the naive reference: same samples, bounded drift, fallbacks."""
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from toy_models import tiny_keras_model
+
+from kipoi_maxent.api import resolve_model
+from kipoi_maxent.samplers import SamplerConfig, make_engine, run_chains
+from kipoi_maxent.samplers.incremental import IncrementalEngine
+from kipoi_maxent.spec import ModelSpec, Normalization
+
+CTCF = Path(__file__).resolve().parent.parent / "example_configs" / "models" / "ctcf_cnn"
+
+
+def _conv_dense(length, padding, activation, seed=0, pool=False):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4))
+    x = keras.layers.Conv1D(6, 4, padding=padding, activation=activation)(inputs)
+    if pool:
+        x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(8, activation=activation)(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def ctcf():
+    return resolve_model(str(CTCF), source="dir")
+
+
+@pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
+def test_same_samples_as_naive_on_the_ctcf_model(ctcf, sampler):
+    references = np.random.default_rng(0).integers(0, 4, (3, 101)).astype(np.int8)
+    config = SamplerConfig(beta=50, chains=8, steps=150, thin=10, seed=2, sampler=sampler)
+    naive = run_chains(make_engine("naive", ctcf)[0], ctcf.weights, references, config)
+    engine, fallback = make_engine("auto", ctcf)
+    assert fallback is None and isinstance(engine, IncrementalEngine)
+    fast = run_chains(engine, ctcf.weights, references, config)
+    for a, b in zip(naive, fast):
+        np.testing.assert_array_equal(a.samples, b.samples)
+        np.testing.assert_allclose(a.distances, b.distances, rtol=1e-4, atol=1e-6)
+        assert 0.05 < a.acceptance_rate < 0.95
+
+
+@pytest.mark.parametrize("padding, activation, normalization", [
+    ("same", "sigmoid", Normalization(center=(0.3, 0.2, 0.2, 0.3), scale=(0.46, 0.4, 0.4, 0.46))),
+    ("valid", "tanh", None),
+])
+def test_same_samples_for_other_layer_options(padding, activation, normalization):
+    resolved = resolve_model(_conv_dense(12, padding, activation, seed=5),
+                             ModelSpec(normalization=normalization, alphabet="GCAT"))
+    references = np.random.default_rng(1).integers(0, 4, (2, 12)).astype(np.int8)
+    config = SamplerConfig(beta=20, chains=6, steps=300, thin=10, seed=3)
+    naive = run_chains(make_engine("naive", resolved)[0], resolved.weights, references, config)
+    fast = run_chains(make_engine("incremental", resolved)[0], resolved.weights, references, config)
+    for a, b in zip(naive, fast):
+        np.testing.assert_array_equal(a.samples, b.samples)
+        assert 0.05 < a.acceptance_rate < 0.95
+
+
+def test_phi_stays_exact_over_1e5_steps(ctcf):
+    """Running sums vs a full forward pass after 10^5 steps, without re-synchronising."""
+    engine = make_engine("incremental", ctcf, resync_every=10**9)[0]
+    reference = np.random.default_rng(4).integers(0, 4, (1, 101)).astype(np.int8)
+    config = SamplerConfig(beta=50, chains=2, steps=100_000, thin=50_000, seed=1)
+    run_chains(engine, ctcf.weights, reference, config)
+    tracked = engine._dense_activation(engine._u)
+    np.testing.assert_allclose(tracked, ctcf.penultimate(engine.states), atol=1e-4)
+    assert (engine.states != reference).any()
+
+
+def test_unsupported_models_fall_back_or_fail_clearly():
+    resolved = resolve_model(_conv_dense(12, "valid", "relu", pool=True))
+    engine, reason = make_engine("auto", resolved)
+    assert engine.name == "naive" and "MaxPooling1D" in reason
+    with pytest.raises(ValueError, match="incremental engine cannot run this model.*MaxPooling1D"):
+        make_engine("incremental", resolved)
+    channels_first = resolve_model(tiny_keras_model(5, input_shape=(4, 5)))
+    assert "layout" in make_engine("auto", channels_first)[1]
+    with pytest.raises(ValueError, match="engine must be"):
+        make_engine("fast", resolved)
