@@ -1,4 +1,5 @@
 """kipoi_maxent.outputs: importance merging, bedGraph and BED writers, atomic writes."""
+import os
 import numpy as np
 import pybedtools
 import pytest
@@ -96,6 +97,9 @@ def test_atomic_path_success_replaces(tmp_path):
         assert path.read_text() == "old\n"  # not visible until the body finishes
     assert path.read_text() == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file, not 0600
 
 
 def test_atomic_path_failure_leaves_nothing(tmp_path):

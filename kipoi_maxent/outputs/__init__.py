@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,11 +32,14 @@ _MAX_KL_BITS = 2.0
 
 @contextlib.contextmanager
 def atomic_path(path: Path, mode: str = "w"):
-    """Open a temporary file beside ``path``; rename it to ``path`` only on success."""
+    """Open a temporary file beside ``path``; rename it to ``path`` only on success.
+
+    The file gets the usual permissions (umask), unlike ``tempfile.mkstemp``'s 0600.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, mode) as stream:
+        with open(temporary, mode.replace("w", "x")) as stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:
