@@ -1,5 +1,6 @@
 """kipoi_maxent.outputs: importance merging, bedGraph and BED writers, atomic writes."""
 import os
+
 import numpy as np
 import pybedtools
 import pytest
