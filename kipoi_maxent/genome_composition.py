@@ -94,20 +94,9 @@ class BaseCounts(NamedTuple):
 
     @property
     def gc_fraction(self) -> float:
-        """``(c + g) / (a + c + g + t)``.
-
-        Raises
-        ------
-        ValueError
-            If the file contains no A, C, G or T at all.
-        """
-        total = self.total_acgt
-        if total == 0:
-            raise ValueError(
-                "cannot compute a GC fraction: the FASTA contains no A, C, G or T bases "
-                f"(only {self.n_other} other sequence characters such as N)"
-            )
-        return (self.c + self.g) / total
+        """``(c + g) / (a + c + g + t)``; ``ValueError`` if the file has no A, C, G or T."""
+        frequencies = self.base_frequencies
+        return float(frequencies[1] + frequencies[2])
 
     @property
     def base_frequencies(self) -> np.ndarray:
@@ -126,10 +115,10 @@ class BaseCounts(NamedTuple):
         total = self.total_acgt
         if total == 0:
             raise ValueError(
-                "cannot compute base frequencies: the FASTA contains no A, C, G or T bases"
+                "cannot compute base frequencies or the GC fraction: the FASTA contains no A, C, "
+                f"G or T bases (only {self.n_other} other sequence characters such as N)"
             )
         return np.array([self.a, self.c, self.g, self.t], dtype=np.float64) / total
-
 
 def gc_chemical_potential(gc_fraction: float) -> float:
     """Chemical potential of G/C bases, ``mu = ln(f / (1 - f))`` (Finnegan & Song, eq. 8).
