@@ -2,6 +2,7 @@
 # One-command set-up and run on a fresh Debian/Ubuntu machine (Python >= 3.10):
 #   bash run.sh demo   # install everything, run the CTCF example, say where the outputs are
 #   bash run.sh test   # install everything, run the test suite (extra args go to pytest)
+#   bash run.sh bench  # install everything, run the engine benchmarks (extra args go to it)
 # Set-up: system packages (bedtools, python3-venv) via apt when missing and running as root,
 # a virtual environment in .venv (override with VENV=...), the package with all its
 # dependencies. Repeated runs skip what is already installed.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 task=${1:-}
-case "$task" in demo|test) shift ;; *) echo "usage: bash run.sh demo|test [pytest args]" >&2; exit 2 ;; esac
+case "$task" in demo|test|bench) shift ;; *) echo "usage: bash run.sh demo|test|bench [args]" >&2; exit 2 ;; esac
 
 say() { echo "run.sh: $*" >&2; }
 
@@ -42,7 +43,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing kipoi_maxent and its dependencies into $VENV (first time: a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip "setuptools<81" wheel
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  "$VENV/bin/python" -m pip install -q -e ".[test,bench]"
   echo "$want" > "$stamp"
 fi
 
@@ -59,5 +60,8 @@ case "$task" in
     ;;
   test)
     exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  bench)
+    exec "$VENV/bin/python" benchmarks/bench_engines.py "$@"
     ;;
 esac
