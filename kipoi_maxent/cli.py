@@ -113,6 +113,7 @@ def run_sample(args: argparse.Namespace) -> Path:
     from kipoi_maxent import __version__, api, inputs as input_sources, outputs
     from kipoi_maxent.genome_composition import cached_base_counts, gc_chemical_potential
     from kipoi_maxent.samplers import SamplerConfig, make_engine
+    from kipoi_maxent.sequence import ALPHABET, background_probabilities
     from kipoi_maxent.spec import load_spec
 
     if not args.model:
@@ -215,7 +216,7 @@ def run_sample(args: argparse.Namespace) -> Path:
                         "draws_per_chain": config.draws_per_chain},
             "mu": mu, "mu_source": mu_source, "gc_fraction": gc_fraction,
             "motif_width": args.motif_width,
-            "background": dict(zip("ACGT", np.round(api.background_probabilities(mu), 6).tolist())),
+            "background": dict(zip(ALPHABET, np.round(background_probabilities(mu), 6).tolist())),
             "versions": _versions(),
             "runtime_seconds": round(time.time() - started, 2),
         },

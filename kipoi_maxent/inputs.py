@@ -55,7 +55,7 @@ def bed_inputs(bed_path, fasta_path, length: int) -> Iterator[SequenceInput]:
     fasta = _open_fasta(fasta_path)
     resized = 0
     try:
-        for line_number, interval in enumerate(pybedtools.BedTool(str(bed_path)), start=1):
+        for interval in pybedtools.BedTool(str(bed_path)):
             name = interval.name if len(interval.fields) > 3 and interval.name not in ("", ".") else (
                 f"{interval.chrom}:{interval.start}-{interval.end}")
             chrom, start, end = interval.chrom, interval.start, interval.end
