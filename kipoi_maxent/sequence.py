@@ -14,8 +14,6 @@ import numpy as np
 ALPHABET = "ACGT"
 #: Codes of the strong (G or C) bases: the set counted by N(x) in eq. (9).
 GC_CODES = (1, 2)
-#: Complement of each code (A<->T, C<->G).
-COMPLEMENT_CODES = np.array([3, 2, 1, 0], dtype=np.int8)
 
 _CODE_OF_BYTE = np.full(256, -1, dtype=np.int8)
 for _code, _base in enumerate(ALPHABET):
@@ -82,9 +80,3 @@ def background_probabilities(mu: float) -> np.ndarray:
     gc = float(np.exp(-np.logaddexp(0.0, -float(mu))))  # e^mu / (1 + e^mu), overflow-free
     return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
 
-
-def reverse_complement(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of ``(..., L)`` codes (unknown bases stay unknown)."""
-    codes = np.asarray(codes)
-    flipped = codes[..., ::-1]
-    return np.where(flipped < 0, flipped, COMPLEMENT_CODES[np.clip(flipped, 0, 3)])

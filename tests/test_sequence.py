@@ -1,9 +1,9 @@
-"""kipoi_maxent.sequence: integer codes, one-hot, GC count, background marginal, reverse complement."""
+"""kipoi_maxent.sequence: integer codes, one-hot, GC count, background marginal."""
 import numpy as np
 import pytest
 
 from kipoi_maxent.sequence import (
-    ALPHABET, background_probabilities, decode, encode, gc_count, one_hot, reverse_complement,
+    ALPHABET, background_probabilities, decode, encode, gc_count, one_hot,
 )
 
 RNG = np.random.default_rng(0)
@@ -78,13 +78,3 @@ def test_background_probabilities_large_mu_is_finite(mu):
         assert np.all(np.isfinite(p)) and np.all(p >= 0)
         assert p.sum() == pytest.approx(1.0, abs=1e-12)
         np.testing.assert_allclose(p, limit, atol=1e-15)
-
-
-def test_reverse_complement_against_string_version():
-    complement = str.maketrans("ACGTN", "TGCAN")
-    strings = random_strings(25, 11, "ACGTN")
-    expected = [s.translate(complement)[::-1] for s in strings]
-    codes = encode(strings)
-    assert decode(reverse_complement(codes)) == expected
-    np.testing.assert_array_equal(reverse_complement(reverse_complement(codes)), codes)
-    np.testing.assert_array_equal(reverse_complement(encode(["AACGN"])[0]), encode(["NCGTT"])[0])
