@@ -3,7 +3,7 @@
 #   bash run.sh demo   # install everything, run the CTCF example, say where the outputs are
 #   bash run.sh test   # install everything, run the test suite (extra args go to pytest)
 #   bash run.sh bench  # install everything, run the engine benchmarks (extra args go to it)
-# Set-up: system packages (bedtools, python3-venv) via apt when missing and running as root,
+# Set-up: system packages (bedtools, python3-venv; chromium for the tests) via apt when missing and running as root,
 # a virtual environment in .venv (override with VENV=...), the package with all its
 # dependencies. Repeated runs skip what is already installed.
 set -euo pipefail
@@ -22,6 +22,8 @@ say() { echo "run.sh: $*" >&2; }
 missing=()
 command -v bedtools >/dev/null 2>&1 || missing+=(bedtools)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=("python3-venv")
+# chromium: the test suite renders report.html headless
+[ "$task" = test ] && ! command -v chromium >/dev/null 2>&1 && missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]} with apt-get"
@@ -43,7 +45,7 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing kipoi_maxent and its dependencies into $VENV (first time: a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip "setuptools<81" wheel
-  "$VENV/bin/python" -m pip install -q -e ".[test,bench]"
+  "$VENV/bin/python" -m pip install -q -e ".[test,bench]"  # torch pinned to the 2.13.0 CPU build
   echo "$want" > "$stamp"
 fi
 
