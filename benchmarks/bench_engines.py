@@ -57,6 +57,8 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from kipoi_maxent.diagnostics import arviz_description, bulk_ess  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CHAINS = 100
@@ -210,42 +212,6 @@ class MemoryProbe:
             after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             self.delta_mb = max(0, after - self.maxrss_before) * 1024 / 1e6
         return False
-
-
-_ESS_FUNCTION = None
-
-
-def _ess_function():
-    """ArviZ bulk ESS on a ``(chains, draws)`` ndarray, whichever ArviZ API is installed."""
-    global _ESS_FUNCTION
-    if _ESS_FUNCTION is not None:
-        return _ESS_FUNCTION
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import arviz
-    major = int(arviz.__version__.split(".")[0])
-    if major >= 1:  # ArviZ 1.x: the statistics live in arviz_stats; array functions take axes
-        try:
-            from arviz_stats.base import array_stats
-
-            _ESS_FUNCTION = (lambda x: float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk")),
-                             f"arviz {arviz.__version__}: arviz_stats.base.array_stats.ess(method='bulk')")
-            return _ESS_FUNCTION
-        except ImportError:
-            pass
-    _ESS_FUNCTION = (lambda x: float(arviz.ess(x, method="bulk")),
-                     f"arviz {arviz.__version__}: arviz.ess(ndarray (chains, draws), method='bulk')")
-    return _ESS_FUNCTION
-
-
-def bulk_ess(trace: np.ndarray) -> float:
-    """Bulk ESS of a ``(chains, draws)`` trace; NaN for a constant trace (ArviZ 0.x says n)."""
-    trace = np.asarray(trace, dtype=np.float64)
-    if np.ptp(trace) == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _ess_function()[0](trace)
 
 
 def rows_per_second(function, argument, rows: int, min_seconds: float) -> float:
@@ -755,7 +721,7 @@ def print_report(outcomes, mode: str, log):
         "prop/s = chain-steps per second (a Gibbs step updates one position of one chain "
         "from 3 evaluated alternatives, so eval/s = 3 x prop/s); ESS_*/s = sum over the ESS run's inputs of "
         f"the ArviZ bulk ESS of that input's (chains, draws) trace, / the run's wall time "
-        f"[{_ess_function()[1]}]; RSS +MB = {MemoryProbe.method}, during the throughput run (one draw kept); "
+        f"[{arviz_description()}]; RSS +MB = {MemoryProbe.method}, during the throughput run (one draw kept); "
         "ESS_d/kprop = mean ESS of the distance per input per 1000 proposals of one input's chains; "
         "CPU = this process's CPU time / wall time and others = CPU time of all other processes on the "
         "machine (/proc/stat) / wall time, in cores, over the timed runs (others > 0.2: contended, "

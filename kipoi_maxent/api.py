@@ -174,6 +174,10 @@ class IntervalResult(NamedTuple):
     acceptance_rate, mean_distance, sd_distance : float
     samples : np.ndarray, shape (chains, draws, L), int8, or None when not kept
     distances : np.ndarray, shape (chains, draws)
+    reference : np.ndarray, shape (L,), int8
+        The input x0 (codes; -1 = unknown base).
+    reference_activations : np.ndarray, shape (k,)
+        Φ(x0).
     """
 
     name: str
@@ -188,6 +192,8 @@ class IntervalResult(NamedTuple):
     sd_distance: float
     samples: np.ndarray | None
     distances: np.ndarray
+    reference: np.ndarray
+    reference_activations: np.ndarray
 
 
 def iter_sample(
@@ -200,11 +206,16 @@ def iter_sample(
     keep_samples: bool = True,
     progress: bool = True,
     engine="auto",
+    first_index: int = 0,
+    step_progress: bool | None = None,
 ) -> Iterator[IntervalResult]:
     """Sample every input, yielding results in input order as batches finish.
 
     ``batch_size`` inputs (default: enough for ~1000 chains) go through each forward call;
-    outputs do not depend on it. ``engine``: ``auto`` (incremental when the model qualifies),
+    outputs do not depend on it. ``first_index`` is the index of the first input in the whole
+    run (inputs' random streams are seeded by their index, so a run cut into chunks gives the
+    same samples as one piece). ``progress`` shows a bar of inputs done, ``step_progress``
+    (default: ``progress``) one of MCMC steps per batch. ``engine``: ``auto`` (incremental when the model qualifies),
     ``naive`` (the paper's full forward pass per proposal), ``incremental``, or an engine
     object (:func:`~kipoi_maxent.samplers.make_engine`).
     """
@@ -221,12 +232,14 @@ def iter_sample(
 
     bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
     batch: list[SequenceInput] = []
-    index = 0
+    index = first_index
 
     def run_batch():
         references = check_codes(np.stack([item.codes for item in batch]), length=length)
         chain_samples = run_chains(engine, resolved.weights, references, config,
-                                   input_indices=range(index - len(batch), index), progress=progress)
+                                   input_indices=range(index - len(batch), index),
+                                   progress=progress if step_progress is None else step_progress,
+                                   penultimate=resolved.penultimate)
         for item, chains in zip(batch, chain_samples):
             frequencies = nucleotide_frequencies(chains.samples)
             importance = kl_divergence(frequencies, background)
@@ -236,6 +249,7 @@ def iter_sample(
                 motif_window(importance, motif_width), chains.acceptance_rate,
                 float(chains.distances.mean()), float(chains.distances.std()),
                 chains.samples if keep_samples else None, chains.distances,
+                item.codes, chains.reference_activations,
             )
 
     for item in inputs:

@@ -5,16 +5,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pyBigWig
 import pybedtools
 import pytest
+
+from kipoi_maxent.motifs import read_meme
+from kipoi_maxent.outputs.hdf5 import load_samples
+from kipoi_maxent.sequence import gc_count
+from kipoi_maxent.statistics import nucleotide_frequencies
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_configs"
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 FAST = ["--chains", "20", "--steps", "1000", "--thin", "5", "--quiet"]
-OUTPUTS = ("summary.tsv", "motifs.bed", "importance.bedGraph", "frequencies.npz", "run.json")
+OUTPUTS = ("summary.tsv", "motifs.bed", "motifs.meme", "consensus.meme", "consensus.png", "importance.bedGraph",
+           "importance.bw", "frequencies.h5", "fourier.tsv", "report.html", "samples.h5", "run.json",
+           "execution.json") + tuple(f"frequency_{b}.bw" for b in "ACGT")
+#: Outputs that must not depend on batch size, chunk size or workers (execution.json records those).
+DETERMINISTIC = tuple(name for name in OUTPUTS if name != "execution.json")
 
 
 def run(*args, check=True):
@@ -47,8 +58,12 @@ def kipoi_run(two_peaks, tmp_path_factory):
     out = tmp_path_factory.mktemp("kipoi_run")
     run(BIN / "kipoi", "maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir",
         "--intervals", bed, "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0",
-        *FAST, "-o", out)
+        *FAST, *EXTRAS, "-o", out)
     return out
+
+
+#: Every optional output on, so one run checks them all.
+EXTRAS = ["--features", "gc", "--dummies", "50", "--save-samples", "--frequency-tracks"]
 
 
 def test_outputs_exist_and_parse(kipoi_run, two_peaks):
@@ -67,8 +82,10 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
         assert overlap >= 12, (row, site)
 
     motifs = pybedtools.BedTool(str(kipoi_run / "motifs.bed"))
-    calls = {i.name: i for i in motifs}
+    calls = {i.name.split("|")[0]: i for i in motifs}
     assert set(calls) == {"peak_1", "peak_10"}
+    # calls are named <interval>|<best JASPAR match>, the match as in summary.tsv
+    assert {i.name for i in motifs} == {f"{r['name']}|{r['motif_match_name']}" for r in rows}
     for row in rows:
         call = calls[row["name"]]
         assert (call.chrom, call.start, call.end) == (row["chrom"], int(row["motif_start"]), int(row["motif_end"]))
@@ -82,14 +99,39 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
     keys = [(c, int(s)) for c, s, _, _ in graph]
     assert keys == sorted(keys) and all(int(e) - int(s) == 1 for _, s, e, _ in graph)
 
-    npz = np.load(kipoi_run / "frequencies.npz")
-    assert npz["frequencies"].shape == (2, 101, 4)
-    np.testing.assert_allclose(npz["frequencies"].sum(axis=2), 1, atol=1e-5)
-    assert list(npz["names"]) == ["peak_1", "peak_10"] and str(npz["alphabet"]) == "ACGT"
-    # the bedGraph holds the same per-base importance as the npz
+    with h5py.File(kipoi_run / "frequencies.h5") as h5:
+        frequencies, importance = h5["frequencies"][:], h5["importance"][:]
+        assert [n.decode() for n in h5["names"][:]] == ["peak_1", "peak_10"] and h5.attrs["alphabet"] == "ACGT"
+    assert frequencies.shape == (2, 101, 4)
+    np.testing.assert_allclose(frequencies.sum(axis=2), 1, atol=1e-5)
+    # the bedGraph and the bigWig hold the same per-base importance as frequencies.h5
     first = {int(s): float(v) for c, s, _, v in graph if c == rows[0]["chrom"]}
     start = int(rows[0]["start"])
-    np.testing.assert_allclose([first[start + i] for i in range(101)], npz["importance"][0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose([first[start + i] for i in range(101)], importance[0], rtol=1e-4, atol=1e-6)
+    with pyBigWig.open(str(kipoi_run / "importance.bw")) as bw:
+        for row, values in zip(rows, importance):
+            np.testing.assert_allclose(bw.values(row["chrom"], int(row["start"]), int(row["end"])), values, rtol=1e-6)
+            # the motif score is the mean importance over the call
+            assert bw.stats(row["chrom"], int(row["motif_start"]), int(row["motif_end"]), exact=True)[0] == \
+                pytest.approx(float(row["motif_score"]), rel=1e-4)
+    with pyBigWig.open(str(kipoi_run / "frequency_G.bw")) as bw:
+        np.testing.assert_allclose(bw.values(rows[1]["chrom"], int(rows[1]["start"]), int(rows[1]["end"])),
+                                   frequencies[1, :, 2], rtol=1e-6)
+
+    samples = load_samples(kipoi_run / "samples.h5")
+    assert samples.names == ["peak_1", "peak_10"] and samples.samples.shape == (2, 20, 200, 101)
+    np.testing.assert_allclose(nucleotide_frequencies(samples.samples[1]), frequencies[1], atol=1e-6)
+    assert samples.attributes["beta"] == 50 and samples.attributes["alphabet"] == "ACGT"
+
+    for row, reference in zip(rows, samples.reference):  # diagnostics and the scored feature
+        assert float(row["ess_distance"]) > 0 and float(row["rhat_distance"]) > 0.9
+        assert row["converged"] in ("True", "False") and row["gc_normality"] in ("normal", "non-normal")
+        assert 0 <= float(row["gc_percentile"]) <= 100 and float(row["gc_input_value"]) == gc_count(reference)
+    fourier = (kipoi_run / "fourier.tsv").read_text().splitlines()
+    assert fourier[0] == "name\tperiod\tmean_signal_amplitude\tsample_amplitude" and len(fourier) == 1 + 2 * 50
+    meme = read_meme(kipoi_run / "motifs.meme")
+    assert len(meme) == 2 and all(m.shape == (19, 4) for m in meme.values())
+    assert "<html" in (kipoi_run / "report.html").read_text()[:500].lower()
 
     record = json.loads((kipoi_run / "run.json").read_text())
     assert record["sampler"]["beta"] == 50 and record["mu"] == 0 and record["mu_source"] == "--mu"
@@ -98,15 +140,16 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
     assert record["gc_fraction"] == pytest.approx(0.5008, abs=1e-3)
 
 
-def test_batch_size_does_not_change_outputs(kipoi_run, two_peaks, tmp_path):
-    """One input per batch reproduces the kipoi run byte for byte."""
+def test_batch_and_chunk_size_do_not_change_outputs(kipoi_run, two_peaks, tmp_path):
+    """One input per batch and per chunk reproduces the kipoi run byte for byte."""
     bed, _ = two_peaks
     run(BIN / "kipoi-maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir", "--intervals", bed,
-        "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0", *FAST,
-        "--batch-size", "1", "-o", tmp_path)
+        "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0", *FAST, *EXTRAS,
+        "--batch-size", "1", "--chunk-size", "1", "-o", tmp_path)
     assert json.loads((kipoi_run / "run.json").read_text())["sampler"]["engine"] == "incremental"
-    for name in ("summary.tsv", "motifs.bed", "importance.bedGraph"):
-        assert (tmp_path / name).read_text() == (kipoi_run / name).read_text(), name
+    assert json.loads((tmp_path / "execution.json").read_text())["chunks_run"] == 2
+    for name in DETERMINISTIC:
+        assert (tmp_path / name).read_bytes() == (kipoi_run / name).read_bytes(), name
 
 
 def test_postproc_alias(tmp_path):

@@ -1,65 +1,10 @@
-"""kipoi_maxent.outputs: importance merging, bedGraph and BED writers, atomic writes."""
+"""kipoi_maxent.outputs: the BED writer and atomic writes."""
 import os
 
-import numpy as np
 import pybedtools
 import pytest
 
-from kipoi_maxent.outputs import atomic_path, merge_importance, write_importance_bedgraph, write_motifs_bed
-
-NAN = np.nan
-
-
-def tracks():
-    return [
-        ("chr2", 10, np.array([0.5, 1.0, NAN, 0.2])),   # chr2:10-14
-        ("chr1", 100, np.array([0.1, 0.9, 0.3])),       # chr1:100-103
-        ("chr2", 12, np.array([0.4, 0.7, 0.1, NAN])),   # chr2:12-16, overlaps 12, 13
-        ("chr10", 0, np.array([NAN, 1.5])),
-        ("chr1", 101, np.array([0.2, 0.8, NAN])),       # overlaps chr1 101, 102
-    ]
-
-
-def expected_merge():
-    best = {}
-    for chrom, start, values in tracks():
-        for offset, value in enumerate(values):
-            if not np.isnan(value):
-                key = (chrom, start + offset)
-                best[key] = max(best.get(key, -np.inf), value)
-    return best
-
-
-def test_merge_importance_takes_maximum_and_drops_nan():
-    merged = merge_importance(tracks())
-    assert set(merged) == {"chr1", "chr2", "chr10"}
-    got = {}
-    for chrom, (positions, values) in merged.items():
-        assert np.all(np.diff(positions) > 0)
-        assert not np.any(np.isnan(values))
-        got.update({(chrom, int(p)): float(v) for p, v in zip(positions, values)})
-    assert got == expected_merge()
-    assert got[("chr2", 12)] == 0.4           # NaN in the first track, 0.4 in the second
-    assert ("chr10", 0) not in got            # NaN everywhere
-
-
-def test_bedgraph_sorted_non_overlapping_one_bp(tmp_path):
-    path = tmp_path / "importance.bedGraph"
-    write_importance_bedgraph(tracks(), path, track_name="imp")
-    lines = path.read_text().splitlines()
-    assert lines[0].startswith("track type=bedGraph") and 'name="imp"' in lines[0]
-    rows = [line.split("\t") for line in lines[1:]]
-    assert all(len(r) == 4 for r in rows)
-    keys = [(r[0], int(r[1])) for r in rows]
-    assert keys == sorted(keys)                                  # chrom (lexicographic), then start
-    assert all(int(r[2]) == int(r[1]) + 1 for r in rows)        # 1 bp, so no overlaps when unique
-    assert len(set(keys)) == len(keys)
-    assert {k: float(r[3]) for k, r in zip(keys, rows)} == pytest.approx(expected_merge())
-
-    intervals = list(pybedtools.BedTool(str(path)))
-    assert len(intervals) == len(rows)
-    assert [(i.chrom, i.start, i.end, float(i.fields[3])) for i in intervals] == [
-        (r[0], int(r[1]), int(r[2]), float(r[3])) for r in rows]
+from kipoi_maxent.outputs import atomic_path, write_motifs_bed
 
 
 def motif_rows():
@@ -88,6 +33,13 @@ def test_motifs_bed(tmp_path):
     intervals = list(pybedtools.BedTool(str(path)))
     assert [(i.chrom, i.start, i.end, i.name, int(i.score), i.strand) for i in intervals] == [
         (r[0], int(r[1]), int(r[2]), r[3], int(r[4]), r[5]) for r in rows]
+
+
+def test_motifs_bed_custom_names(tmp_path):
+    path = tmp_path / "motifs.bed"
+    write_motifs_bed(motif_rows(), path, name=lambda row: f"{row['name']}|X")
+    names = sorted(i.name for i in pybedtools.BedTool(str(path)))
+    assert names == sorted(["peak_b|X", "peak_a_1|X", "p3|X", "|X"])
 
 
 def test_atomic_path_success_replaces(tmp_path):

@@ -119,6 +119,7 @@ def run_chains(
     config: SamplerConfig,
     input_indices: Sequence[int] | None = None,
     progress: bool = False,
+    penultimate=None,
 ) -> list[ChainSamples]:
     """Sample eq. (9) for a batch of inputs, ``config.chains`` chains each.
 
@@ -135,6 +136,12 @@ def run_chains(
         Index of each input in the whole run (selects its random stream); default ``0..m-1``.
     progress : bool
         Show a tqdm bar on stderr.
+    penultimate : callable, optional
+        ``(n, L) codes -> (n, k)`` Φ that gives each row the same value whatever else is in
+        the call (e.g. :meth:`~kipoi_maxent.api.ResolvedModel.penultimate`). Φ(x0) and the
+        distances of kept states are computed with it, so they (and statistics of them such as
+        rank R-hat, which is sensitive to ties) do not depend on the batch or the engine.
+        Default: ``engine.evaluate``.
 
     Returns
     -------
@@ -151,8 +158,10 @@ def run_chains(
     streams = [input_stream(config.seed, index) for index in indices]
     gibbs = config.sampler == "gibbs"
 
-    reference_phi = engine.evaluate(references)
-    chain_reference = np.repeat(reference_phi, chains, axis=0)
+    # the dynamics use the engine's own Φ(x0), consistent with its proposals' Φ
+    chain_reference = np.repeat(engine.evaluate(references), chains, axis=0)
+    reference_phi = chain_reference[::chains] if penultimate is None else np.asarray(penultimate(references), np.float64)
+    kept_reference = np.repeat(reference_phi, chains, axis=0)
     phi = engine.start(np.repeat(references, chains, axis=0))
     distance = weighted_distance(chain_reference, phi, weights)
     rows = np.arange(n_inputs * chains)
@@ -192,7 +201,9 @@ def run_chains(
         kept = step + 1 - config.burnin
         if kept > 0 and kept % config.thin == 0 and kept // config.thin <= draws:
             kept_samples[:, kept // config.thin - 1] = engine.states
-            kept_distances[:, kept // config.thin - 1] = distance
+            kept_distances[:, kept // config.thin - 1] = (
+                distance if penultimate is None
+                else weighted_distance(kept_reference, np.asarray(penultimate(engine.states), np.float64), weights))
         bar.update()
     bar.close()
 

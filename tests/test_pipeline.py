@@ -1,0 +1,133 @@
+"""kipoi_maxent.pipeline: part files, resuming a killed run, Dask workers — outputs identical
+byte for byte whatever the chunking, the workers or interruptions."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kipoi_maxent.denovo import SamplePCA
+from kipoi_maxent.pipeline import ChunkResult, IntervalRecord, PartStore, chunks, read_part, write_part
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example_configs"
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+#: Six peaks, small chains: every output except execution.json is compared byte for byte.
+COMMAND = [str(BIN / "kipoi-maxent"), "sample", str(EXAMPLE / "models" / "ctcf_cnn"), "--source", "dir",
+           "--fasta", str(EXAMPLE / "data" / "ctcf_genome.fa"), "--beta", "50", "--mu", "0", "--chains", "4",
+           "--steps", "300", "--thin", "10", "--features", "gc", "--dummies", "20", "--quiet"]
+
+
+def record(index, length=8, with_extras=True):
+    rng = np.random.default_rng(index)
+    frequencies = rng.dirichlet(np.ones(4), size=length).astype(np.float32)
+    pca = SamplePCA(mean=rng.normal(size=length), components=rng.normal(size=(2, length)),
+                    variances=rng.random(2), spectrum=rng.random(length), control_sd=rng.random(2),
+                    n_samples=np.int64(40)) if with_extras else None
+    return IntervalRecord(index, {"name": f"r{index}", "score": float(index) / 3, "flag": True, "label": "x y"},
+                          frequencies, frequencies[:, 0], rng.random((2, 4)).astype(np.float32),
+                          rng.integers(-1, 4, length).astype(np.int8), pca,
+                          rng.integers(0, 4, (2, 5, length)).astype(np.int8) if with_extras else None)
+
+
+@pytest.mark.parametrize("with_extras", [True, False])
+def test_part_round_trip(tmp_path, with_extras):
+    records = [record(i, with_extras=with_extras) for i in (4, 5, 6)]
+    path = write_part(tmp_path, ChunkResult(4, records, "here", 1))
+    assert path.name == "part_0000000004_000003.npz"
+    for original, loaded in zip(records, read_part(path)):
+        assert loaded.index == original.index and loaded.row == original.row
+        for field in ("frequencies", "importance", "fourier", "reference"):
+            np.testing.assert_array_equal(getattr(loaded, field), getattr(original, field))
+        if with_extras:
+            np.testing.assert_array_equal(loaded.samples, original.samples)
+            for name, value in original.pca._asdict().items():
+                np.testing.assert_array_equal(getattr(loaded.pca, name), value)
+        else:
+            assert loaded.pca is None and loaded.samples is None
+
+
+def test_part_store_reads_records_in_order_and_by_index(tmp_path):
+    store = PartStore(tmp_path, chunk_size=2)
+    store.prepare({"a": 1}, overwrite=False)
+    for first in (4, 0, 2):  # written out of order, as workers finish
+        write_part(store.directory, ChunkResult(first, [record(first), record(first + 1)], "w", 1))
+    assert [r.index for r in store.records()] == list(range(6))
+    assert store.record(5).row["name"] == "r5" and store.record(0).row["name"] == "r0"
+    assert store.done(2, 2) and not store.done(6, 2)
+
+
+def test_part_store_refuses_other_parameters(tmp_path):
+    PartStore(tmp_path, 2).prepare({"seed": 1}, overwrite=False)
+    with pytest.raises(ValueError, match="differing: seed.*--overwrite"):
+        PartStore(tmp_path, 2).prepare({"seed": 2}, overwrite=False)
+    PartStore(tmp_path, 2).prepare({"seed": 2}, overwrite=True)
+    assert json.loads((tmp_path / ".parts" / "manifest.json").read_text()) == {"seed": 2}
+
+
+def test_chunks_number_inputs_globally():
+    assert [(first, len(chunk)) for first, chunk in chunks(range(7), 3)] == [(0, 3), (3, 3), (6, 1)]
+
+
+@pytest.fixture(scope="module")
+def peaks(tmp_path_factory):
+    bed = tmp_path_factory.mktemp("bed") / "peaks.bed"
+    bed.write_text("".join((EXAMPLE / "data" / "ctcf_peaks.bed").read_text().splitlines(True)[:6]))
+    return bed
+
+
+@pytest.fixture(scope="module")
+def reference_run(peaks, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    subprocess.run([*COMMAND, "--intervals", str(peaks), "-o", str(out)], check=True, env=ENV, capture_output=True)
+    return out
+
+
+def assert_same_outputs(a: Path, b: Path):
+    names = sorted(p.name for p in a.iterdir() if p.name != "execution.json")
+    assert names == sorted(p.name for p in b.iterdir() if p.name != "execution.json")
+    assert "summary.tsv" in names and "importance.bw" in names and not (b / ".parts").exists()
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_killed_run_resumes_to_identical_outputs(peaks, reference_run, tmp_path):
+    command = [*COMMAND, "--intervals", str(peaks), "-o", str(tmp_path), "--chunk-size", "1"]
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = tmp_path / ".parts"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(parts.glob("part_*.npz"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(list(parts.glob("part_*.npz")))
+    assert 2 <= done < 6, "the run should be killed mid-way"
+    assert not (tmp_path / "summary.tsv").exists()
+
+    # other parameters: refused, nothing lost
+    refused = subprocess.run([*command, "--seed", "1"], env=ENV, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(list(parts.glob("part_*.npz"))) == done
+
+    subprocess.run(command, check=True, env=ENV, capture_output=True)
+    execution = json.loads((tmp_path / "execution.json").read_text())
+    assert execution["chunks_resumed"] == done and execution["chunks_run"] == 6 - done
+    assert_same_outputs(reference_run, tmp_path)
+
+    # rerunning a finished run does nothing
+    again = subprocess.run(command, check=True, env=ENV, capture_output=True, text=True)
+    assert again.returncode == 0
+
+
+def test_dask_workers_give_identical_outputs(peaks, reference_run, tmp_path):
+    subprocess.run([*COMMAND, "--intervals", str(peaks), "-o", str(tmp_path), "--workers", "2", "--chunk-size", "2"],
+                   check=True, env=ENV, capture_output=True)
+    assert_same_outputs(reference_run, tmp_path)
+    loads = json.loads((tmp_path / "execution.json").read_text())["model_loads_per_worker"]
+    assert len(loads) == 2 and set(loads.values()) == {1}  # each worker loaded the model once, for 3 chunks
