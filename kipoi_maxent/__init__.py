@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ModelSpec", "SamplerConfig", "gc_chemical_potential", "load_spec", "resolve_model",
-    "sample", "iter_sample",
+    "sample", "iter_sample", "load_samples",
 ]
 
 _LAZY = {
@@ -15,6 +15,7 @@ _LAZY = {
     "iter_sample": "kipoi_maxent.api",
     "resolve_model": "kipoi_maxent.api",
     "load_spec": "kipoi_maxent.spec",
+    "load_samples": "kipoi_maxent.outputs.hdf5",
     "ModelSpec": "kipoi_maxent.spec",
     "SamplerConfig": "kipoi_maxent.samplers",
     "gc_chemical_potential": "kipoi_maxent.genome_composition",

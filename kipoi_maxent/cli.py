@@ -417,9 +417,9 @@ def run_sample(args: argparse.Namespace, pca_components: int = 0) -> list[Path]:
     betas = _betas(args.beta)
     for beta in betas:  # every parameter error before any work
         _sampler_config(args, beta, 0.0)
+    writers = _writers(args.writers)
     session = _prepare(args)
     analysis = _analysis(args, session.length, pca_components)
-    writers = _writers(args.writers)
     client = pipeline.dask_client(args.workers, args.scheduler)
     try:
         directories = []
