@@ -107,7 +107,7 @@ def resolve_model(
         spec = (find_spec(model) if isinstance(model, str) else None) or ModelSpec()
         if spec.source != "inferred":
             inferred.append(f"spec {spec.source} (matched model name {name!r})")
-    network = penultimate_model(kipoi_model, spec.penultimate_layer)
+    network = penultimate_model(kipoi_model, spec)
     if spec.penultimate_layer == AUTO:
         inferred.append(f"penultimate layer: {network.layer}")
 

@@ -6,6 +6,8 @@ A spec is YAML (see ``model_specs/``)::
     models: [ctcf_cnn]           # model names this spec applies to (used for look-up)
     penultimate_layer: auto      # layer name, layer index, or auto (= input of the last Dense)
     output_units: [1, 0]         # [o] or [a, b]; auto: [0] for 1 output, [1, 0] for 2
+    output_weights: w.npy        # optional (k, n_outputs) array, path relative to this file;
+                                 # default: read from the model's output layer
     sequence_length: 101         # or auto (from the model's input shape)
     input:
       alphabet: ACGT             # channel order of the one-hot input
@@ -45,6 +47,7 @@ SPEC_SCHEMA = {
             ]
         },
         "sequence_length": {"oneOf": [{"const": AUTO}, {"type": "integer", "minimum": 1}]},
+        "output_weights": {"type": "string", "pattern": "\\.npy$"},
         "input": {
             "type": "object",
             "additionalProperties": False,
@@ -82,6 +85,7 @@ _FIELD_HINTS = {
     "penultimate_layer": "a layer name, a layer index, or auto",
     "normalization": "null, bernoulli, or {center: [4 numbers], scale: [4 positive numbers]}",
     "sequence_length": "a positive integer or auto",
+    "output_weights": "the path of a .npy file holding a (k, n_outputs) array, relative to the spec file",
 }
 
 
@@ -113,6 +117,11 @@ class ModelSpec:
     layout : tuple or None
         Model input shape without the batch axis, as symbols: ``("L", 4)``, ``(4, 1, "L")``…
     normalization : Normalization or None
+    output_weights : str or None
+        Absolute path of a ``.npy`` file with the output weights ``(k, n_outputs)`` (see
+        :func:`read_output_weights`); ``None``: the backend reads them from the model's output
+        layer. Needed when the model has no recognisable output layer (e.g. the generic Kipoi
+        backend).
     source : str
         Where the spec came from (file path, ``inferred``), for the run record.
     """
@@ -123,6 +132,7 @@ class ModelSpec:
     alphabet: str = ALPHABET
     layout: tuple | None = None
     normalization: Normalization | None = None
+    output_weights: str | None = None
     models: tuple[str, ...] = ()
     source: str = "inferred"
 
@@ -150,8 +160,12 @@ def format_layout(layout: Sequence) -> str:
     return "(" + ", ".join(str(a) for a in layout) + ")"
 
 
-def spec_from_dict(data: dict, source: str = "<dict>") -> ModelSpec:
-    """Validate a spec mapping against :data:`SPEC_SCHEMA`; raise ``ValueError`` per bad field."""
+def spec_from_dict(data: dict, source: str = "<dict>", base_dir: str | Path = ".") -> ModelSpec:
+    """Validate a spec mapping against :data:`SPEC_SCHEMA`; raise ``ValueError`` per bad field.
+
+    ``base_dir`` (default: the working directory) is where a relative ``output_weights``
+    path starts; :func:`load_spec` passes the spec file's directory.
+    """
     if not isinstance(data, dict):
         raise ValueError(f"spec {source}: expected a mapping of fields, got {type(data).__name__}")
     errors = sorted(jsonschema.Draft7Validator(SPEC_SCHEMA).iter_errors(data), key=lambda e: list(e.path))
@@ -175,6 +189,14 @@ def spec_from_dict(data: dict, source: str = "<dict>") -> ModelSpec:
     if units != AUTO and len(units) == 2 and units[0] == units[1]:
         raise ValueError(f"spec {source}: output_units: [a, b] needs two different units, got {units}")
     length = data.get("sequence_length", AUTO)
+    weights_path = data.get("output_weights")
+    if weights_path is not None:
+        weights_path = Path(base_dir, weights_path).resolve()
+        if not weights_path.is_file():
+            raise ValueError(
+                f"spec {source}: output_weights: file {weights_path} does not exist; give the path of "
+                "a .npy file relative to the spec file"
+            )
     return ModelSpec(
         penultimate_layer=data.get("penultimate_layer", AUTO),
         output_units=None if units == AUTO else tuple(int(u) for u in units),
@@ -182,6 +204,7 @@ def spec_from_dict(data: dict, source: str = "<dict>") -> ModelSpec:
         alphabet=inputs.get("alphabet", ALPHABET),
         layout=None if layout == AUTO else parse_layout(layout),
         normalization=_normalization_from_yaml(inputs.get("normalization")),
+        output_weights=None if weights_path is None else str(weights_path),
         models=tuple(data.get("models", ())),
         source=source,
     )
@@ -206,7 +229,36 @@ def load_spec(path: str | Path) -> ModelSpec:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"spec {path} is not valid YAML: {error}") from None
-    return spec_from_dict(data, source=str(path))
+    return spec_from_dict(data, source=str(path), base_dir=path.parent)
+
+
+def read_output_weights(path: str | Path) -> np.ndarray:
+    """The output weights of a spec's ``output_weights`` file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npy`` file (no pickles) holding a finite array of shape ``(k, n_outputs)``, or
+        ``(k,)`` for a single output unit.
+
+    Returns
+    -------
+    np.ndarray, shape (k, n_outputs), float64
+    """
+    try:
+        weights = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"output_weights: cannot read {path} as a .npy array: {error}") from None
+    if weights.ndim == 1:
+        weights = weights[:, None]
+    if weights.ndim != 2 or weights.size == 0 or not np.issubdtype(weights.dtype, np.number):
+        raise ValueError(
+            f"output_weights: {path} holds a {weights.dtype} array of shape {weights.shape}; expected "
+            "numbers of shape (k, n_outputs): one row per penultimate unit, one column per output unit"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"output_weights: {path} holds non-finite values (NaN or inf)")
+    return weights.astype(np.float64)
 
 
 def spec_directories() -> list[Path]:

@@ -8,7 +8,7 @@ from kipoi_maxent.api import resolve_model
 from kipoi_maxent.sequence import ALPHABET
 from kipoi_maxent.spec import (
     InputEncoder, ModelSpec, Normalization, find_spec, infer_layout, load_spec, parse_layout,
-    resolve_normalization,
+    read_output_weights, resolve_normalization, spec_from_dict,
 )
 
 LAYOUTS = [("L", 4), (4, "L"), (1, "L", 4), (4, 1, "L")]
@@ -62,8 +62,11 @@ def test_load_spec_auto_and_bernoulli(tmp_path):
     ("output_units: [1, 2, 3]\n", "output_units", r"\[a, b\]"),
     ("output_units: [1, 1]\n", "output_units", "two different units"),
     ("output_units: [-1]\n", "output_units", ""),
-    ("penultimte_layer: dense\n", "penultimte_layer", "allowed fields: description, input, models, "
-                                                      "output_units, penultimate_layer, sequence_length"),
+    ("penultimte_layer: dense\n", "penultimte_layer", ("allowed fields: description, input, models, "
+                                                       "output_units, output_weights, penultimate_layer, "
+                                                       "sequence_length")),
+    ("output_weights: w.txt\n", "output_weights", r"a \.npy file .* relative to the spec file"),
+    ("output_weights: 3\n", "output_weights", r"a \.npy file"),
     ("input: {alphabet: ACGT, channels: 4}\n", "channels", "allowed fields: alphabet, layout, normalization"),
     ("input: {layout: '(L, 5)'}\n", "input.layout", "not a valid layout"),
     ("input: {layout: '(L, 4, 4)'}\n", "input.layout", "not a valid layout"),
@@ -97,6 +100,55 @@ def test_not_yaml(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match=r"cannot read spec file .*nope\.yaml"):
         load_spec(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------- output_weights
+
+def test_output_weights_path_is_relative_to_the_spec_file(tmp_path, monkeypatch):
+    (tmp_path / "specs" / "weights").mkdir(parents=True)
+    np.save(tmp_path / "specs" / "weights" / "w.npy", np.ones((3, 2)))
+    monkeypatch.chdir(tmp_path)  # not where the spec is
+    spec = load_spec(write(tmp_path / "specs", "output_weights: weights/w.npy\n"))
+    assert spec.output_weights == str(tmp_path / "specs" / "weights" / "w.npy")
+    assert spec.to_dict()["output_weights"] == spec.output_weights
+    assert load_spec(write(tmp_path, "models: [m]\n")).output_weights is None
+    # a mapping: relative to base_dir, default the working directory
+    assert spec_from_dict({"output_weights": "specs/weights/w.npy"}).output_weights == spec.output_weights
+    assert spec_from_dict({"output_weights": "w.npy"}, base_dir=tmp_path / "specs" / "weights").output_weights \
+        == spec.output_weights
+
+
+def test_output_weights_file_must_exist(tmp_path):
+    with pytest.raises(ValueError, match=r"output_weights: file .*missing\.npy does not exist"):
+        load_spec(write(tmp_path, "output_weights: missing.npy\n"))
+
+
+def test_read_output_weights(tmp_path):
+    weights = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.save(tmp_path / "w.npy", weights)
+    read = read_output_weights(tmp_path / "w.npy")
+    assert read.dtype == np.float64 and read.shape == (5, 3)
+    np.testing.assert_array_equal(read, weights)
+    np.save(tmp_path / "one.npy", np.arange(4.0))
+    np.testing.assert_array_equal(read_output_weights(tmp_path / "one.npy"), np.arange(4.0)[:, None])
+
+
+@pytest.mark.parametrize("content, message", [
+    (np.zeros((2, 3, 4)), r"shape \(2, 3, 4\); expected numbers of shape \(k, n_outputs\)"),
+    (np.zeros((0, 2)), r"shape \(0, 2\)"),
+    (np.array([["a", "b"]]), r"<U1 array"),
+    (np.array([[1.0, np.nan]]), "non-finite"),
+    (np.array([{"a": 1}], dtype=object), "cannot read"),
+    (b"not an npy file", "cannot read"),
+])
+def test_read_output_weights_rejects(tmp_path, content, message):
+    path = tmp_path / "w.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.save(path, content, allow_pickle=True)
+    with pytest.raises(ValueError, match=message):
+        read_output_weights(path)
 
 
 # --------------------------------------------------------------------------- layouts
@@ -213,7 +265,7 @@ def test_find_shipped_ctcf_spec(name):
 
 def test_find_spec_unknown_model():
     assert find_spec("no_such_model_xyz") is None
-    assert find_spec("Basset") is None
+    assert find_spec("Basset/other") is None
 
 
 # --------------------------------------------------------------------------- resolve_model

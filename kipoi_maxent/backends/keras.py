@@ -49,7 +49,8 @@ def penultimate_model(model, penultimate_layer="auto") -> PenultimateModel:
         description = f"output of {layer.name!r}"
     kernel = np.asarray(output_layer.kernel.numpy(), dtype=np.float64)
     width = int(phi_tensor.shape[-1])
-    if len(phi_tensor.shape) != 2 or width != kernel.shape[0]:
+    # Dense acts on the last axis: Φ of shape (n, 1, ..., k) flattens to (n, k) exactly
+    if any(size != 1 for size in phi_tensor.shape[1:-1]) or width != kernel.shape[0]:
         raise ValueError(
             f"penultimate layer {penultimate_layer!r} gives activations of shape "
             f"{tuple(phi_tensor.shape)}, but the output layer {output_layer.name!r} takes "
@@ -63,7 +64,7 @@ def penultimate_model(model, penultimate_layer="auto") -> PenultimateModel:
         return sub_model(x, training=False)  # dropout is the identity at inference
 
     return PenultimateModel(
-        activations=lambda x: forward(x).numpy(),
+        activations=lambda x: forward(x).numpy().reshape(len(x), width),
         output_kernel=kernel,
         input_shape=input_shape,
         layer=description,
