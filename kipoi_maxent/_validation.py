@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -51,3 +52,49 @@ def check_codes(codes, name: str = "sequences", length: int | None = None) -> np
     if length is not None and array.shape[1] != length:
         raise ValueError(f"{name} have length {array.shape[1]}, the model takes {length}")
     return array.astype(np.int8, copy=False)
+
+
+def read_yaml(path, what: str):
+    """Parse a YAML file with ``yaml.safe_load``: tags that build Python objects
+    (``!!python/object/apply:os.system`` …) are refused, never run.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        What the file is, for messages (e.g. ``"config"``, ``"spec"``).
+
+    Returns
+    -------
+    object
+        The parsed document (``None`` for an empty file).
+
+    Raises
+    ------
+    ValueError
+        One line naming the file, where in it, and what is wrong: unreadable, not text, or
+        not valid (safe) YAML.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {path} is not a text (UTF-8) file; give a YAML file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{what} {path} is not valid YAML: {_yaml_problem(error)}") from None
+
+
+def _yaml_problem(error) -> str:
+    """One line for a PyYAML error (its own message spans several lines, with a source excerpt)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    if "python/" in problem:
+        problem += " (Python tags are never run: remove the tag and give a plain value)"
+    return where + problem

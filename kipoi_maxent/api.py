@@ -14,7 +14,8 @@ from kipoi_maxent.energy import output_unit_weights
 from kipoi_maxent.inputs import SequenceInput
 from kipoi_maxent.samplers import SamplerConfig, make_engine, run_chains
 from kipoi_maxent.sequence import background_probabilities, encode
-from kipoi_maxent.spec import AUTO, InputEncoder, ModelSpec, find_spec, infer_layout, resolve_normalization
+from kipoi_maxent.spec import (AUTO, InputEncoder, ModelSpec, find_spec, format_layout, infer_layout,
+                               resolve_normalization)
 from kipoi_maxent.statistics import MotifCall, kl_divergence, motif_window, nucleotide_frequencies
 
 logger = logging.getLogger(__name__)
@@ -115,10 +116,14 @@ def resolve_model(
     if layout is None:
         layout = infer_layout(network.input_shape)
         inferred.append(f"input layout {layout} from the model input shape {network.input_shape}")
-    if len(layout) != len(network.input_shape):
+    # the fixed axes first: a channels-first layout on a channels-last model is a layout error,
+    # whatever sequence_length says
+    if len(layout) != len(network.input_shape) or any(
+            axis != "L" and size is not None and size != axis for axis, size in zip(layout, network.input_shape)):
         raise ValueError(
-            f"spec {spec.source}: input.layout {layout} does not match the model's input shape "
-            f"{network.input_shape}"
+            f"spec {spec.source}: input.layout {format_layout(layout)} does not match the model's input shape "
+            f"{network.input_shape}; give the shape without the batch axis, L for the sequence axis, "
+            "e.g. (L, 4) for channels-last or (4, L) for channels-first"
         )
     length = network.input_shape[layout.index("L")]
     if spec.sequence_length is None:
@@ -149,6 +154,10 @@ def resolve_model(
         units = (0,) if n_outputs == 1 else (1, 0)
         inferred.append(f"output units {list(units)} ({'unit 1 minus unit 0' if n_outputs == 2 else 'the single unit'})")
     weights = output_unit_weights(network.output_kernel, units)
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(
+            f"the output layer's weights into unit(s) {list(units)} are not finite (NaN or inf): the model file "
+            "is broken (e.g. its training diverged); retrain or re-export it")
 
     center, scale = resolve_normalization(spec.normalization, base_frequencies, spec.alphabet)
     encoder = InputEncoder(spec.alphabet, layout, center, scale)

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-import yaml
-
 logger = logging.getLogger("kipoi_maxent")
 
 #: Options whose values are paths; in a ``--config`` file they are relative to it.
@@ -159,11 +157,10 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     first = parser.parse_args(argv)
     if not first.config:
         return first
+    from kipoi_maxent._validation import read_yaml
+
     config_path = Path(first.config)
-    try:
-        values = yaml.safe_load(config_path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"cannot read config {config_path}: {error}") from None
+    values = read_yaml(config_path, "config") or {}
     if not isinstance(values, dict):
         raise ValueError(f"config {config_path} must be a mapping of option: value")
     known = {action.dest for action in parser._actions}
@@ -273,13 +270,18 @@ def _prepare(args: argparse.Namespace) -> Session:
     spec = load_spec(args.spec) if args.spec else None
     resolved = api.resolve_model(args.model, spec, source=args.source, base_frequencies=base_frequencies)
     length = resolved.sequence_length
+    # BED and FASTA inputs are checked whole here, before -o is created or anything is sampled
     if args.intervals:
+        intervals = input_sources.read_bed(args.intervals, args.fasta, length)
+
         def items():
-            return input_sources.bed_inputs(args.intervals, args.fasta, length)
+            return input_sources.interval_inputs(intervals, args.fasta)
         fingerprint = {"intervals": file_fingerprint(args.intervals), "fasta": file_fingerprint(args.fasta)}
     elif args.sequences:
+        records = input_sources.read_sequences(args.sequences, length)
+
         def items():
-            return input_sources.fasta_inputs(args.sequences, length)
+            return input_sources.interval_inputs(records, args.sequences)
         fingerprint = {"sequences": file_fingerprint(args.sequences)}
     else:
         def items():
@@ -292,6 +294,9 @@ def _prepare(args: argparse.Namespace) -> Session:
                 factory = kipoi_model.default_dataloader
             return input_sources.dataloader_inputs(factory, dataloader_args, resolved.encoder)
         fingerprint = {"dataloader": args.dataloader, "dataloader_args": dataloader_args}
+    if args.source == "dir":  # a model retrained in place is a different run
+        fingerprint["model_files"] = {str(p.relative_to(args.model)): [p.stat().st_size, p.stat().st_mtime_ns]
+                                      for p in sorted(Path(args.model).rglob("*")) if p.is_file()}
     inputs_record = {"intervals": args.intervals, "fasta": args.fasta, "sequences": args.sequences,
                      "dataloader": args.dataloader, "dataloader_args": dataloader_args}
     logger.info("model %s: penultimate layer %s, %d units; %d bp inputs", args.model, resolved.network.layer,
@@ -324,17 +329,14 @@ def _analysis(args, length: int, pca_components: int):
     """The per-input analyses of a sampling run: features (+ dummies), PCA, annotation."""
     import numpy as np
 
-    from kipoi_maxent._validation import check_number
+    from kipoi_maxent._validation import check_number, read_yaml
     from kipoi_maxent.features import dummy_sets, parse_features, select_features
     from kipoi_maxent.pipeline import AnalysisConfig
     from kipoi_maxent.plugin.manager import plugin_manager
 
     declarations = list(getattr(args, "feature_declarations", None) or [])
     if args.features_file:
-        try:
-            loaded = yaml.safe_load(Path(args.features_file).read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise ValueError(f"cannot read --features-file {args.features_file}: {error}") from None
+        loaded = read_yaml(args.features_file, "--features-file")
         declarations += loaded if isinstance(loaded, list) else [loaded]
     declared = parse_features(declarations, length) if declarations else {}
     from_plugins = {f.name: f for features in plugin_manager().hook.kipoi_maxent_features(length=length)
@@ -392,11 +394,11 @@ def _chrom_sizes(session: Session, outputs) -> dict[str, int]:
     for row in outputs.rows():
         chroms[row["chrom"]] = max(chroms.get(row["chrom"], 0), int(row["end"]))
     genome = session.args.fasta or session.dataloader_args.get("fasta_file")
-    if genome and Path(f"{genome}.fai").is_file():
-        for line in Path(f"{genome}.fai").read_text().splitlines():
-            name, size = line.split("\t")[:2]
-            if name in chroms:
-                chroms[name] = int(size)
+    if genome:
+        from kipoi_maxent.inputs import chromosome_sizes
+
+        sizes = chromosome_sizes(genome)
+        chroms = {name: max(end, sizes.get(name, 0)) for name, end in chroms.items()}
     return chroms
 
 
@@ -461,15 +463,18 @@ def _run_one(session: Session, config, analysis, writers, outdir: Path, client) 
     run_json = outdir / "run.json"
     if run_json.is_file():
         try:
-            previous = json.loads(run_json.read_text()).get("manifest")
+            previous = json.loads(run_json.read_text())
         except (OSError, ValueError):
-            previous = None
-        if previous == json.loads(json.dumps(manifest, sort_keys=True, default=str)) and not args.overwrite:
+            previous = {}
+        if previous.get("manifest") == json.loads(json.dumps(manifest, sort_keys=True, default=str)) \
+                and not args.overwrite:
             logger.info("%s already holds this run's results; nothing to do (--overwrite to redo it)", outdir)
             return
         if not args.overwrite:
             raise ValueError(f"{outdir} holds the results of a different run; choose another output directory "
                              "or pass --overwrite to replace them")
+        for name in previous.get("outputs", []):  # the old run's files go
+            (outdir / Path(name).name).unlink(missing_ok=True)
     store = pipeline.PartStore(outdir, args.chunk_size)
     store.prepare(manifest, args.overwrite)
     logger.info("beta = %g, %d chains x %d steps; engine: %s%s; sampler: %s; output %s", config.beta,
@@ -480,7 +485,7 @@ def _run_one(session: Session, config, analysis, writers, outdir: Path, client) 
         logger.info("resumed: %d chunk(s) were already done", stats.chunks_skipped)
     if stats.n_inputs == 0:
         store.remove()
-        raise ValueError("no input to interpret: the input file is empty")
+        raise ValueError("no input to interpret: the inputs are empty, or every one was skipped (see the warnings)")
 
     record = {
         "kipoi_maxent_version": __version__,
@@ -509,6 +514,7 @@ def _run_one(session: Session, config, analysis, writers, outdir: Path, client) 
     written = []
     for writer in writers:
         written += writer.write(outputs)
+    record["outputs"] = written
     write_json(record, run_json)
     write_json({"command": sys.argv, "workers": args.workers, "scheduler": args.scheduler,
                 "chunk_size": args.chunk_size, "batch_size": args.batch_size, "chunks_run": stats.chunks_run,

@@ -391,9 +391,12 @@ def _user_cache_dir(cache_dir: str | os.PathLike[str] | None) -> str:
 
 
 def cache_file_candidates(
-    path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    suffix: str = CACHE_SUFFIX,
 ) -> tuple[str, str]:
-    """Where the composition cache of ``path`` may live.
+    """Where a file derived from the FASTA ``path`` (its composition cache, its index) may live.
 
     Parameters
     ----------
@@ -401,20 +404,22 @@ def cache_file_candidates(
         FASTA file.
     cache_dir : str or os.PathLike, optional
         User cache directory used when the FASTA's directory is not writable.
+    suffix : str
+        Ending of the derived file's name; default :data:`CACHE_SUFFIX` (the composition
+        cache). ``".fai"`` gives the FASTA index (``beside`` is then samtools' own name).
 
     Returns
     -------
     beside : str
-        ``<fasta>.kipoi_maxent_composition.json`` in the FASTA's directory.
+        ``<fasta><suffix>`` in the FASTA's directory.
     user : str
-        ``<sha256 of the absolute FASTA path>.kipoi_maxent_composition.json`` in the user
-        cache directory.
+        ``<sha256 of the absolute FASTA path><suffix>`` in the user cache directory.
     """
     abspath = os.path.abspath(os.fspath(path))
     directory, name = os.path.split(abspath)
-    beside = os.path.join(directory, name + CACHE_SUFFIX)
+    beside = os.path.join(directory, name + suffix)
     digest = hashlib.sha256(os.fsencode(abspath)).hexdigest()
-    user = os.path.join(_user_cache_dir(cache_dir), digest + CACHE_SUFFIX)
+    user = os.path.join(_user_cache_dir(cache_dir), digest + suffix)
     return beside, user
 
 

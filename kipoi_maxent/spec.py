@@ -27,8 +27,8 @@ from typing import Sequence
 
 import jsonschema
 import numpy as np
-import yaml
 
+from kipoi_maxent._validation import read_yaml
 from kipoi_maxent.sequence import ALPHABET, one_hot
 
 AUTO = "auto"
@@ -221,14 +221,7 @@ def _normalization_from_yaml(value) -> Normalization | None:
 def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a spec YAML file (safe loading)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ValueError(f"cannot read spec file {path}: {error.strerror}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"spec {path} is not valid YAML: {error}") from None
+    data = read_yaml(path, "spec file") or {}
     return spec_from_dict(data, source=str(path), base_dir=path.parent)
 
 
