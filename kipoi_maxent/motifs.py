@@ -313,7 +313,7 @@ def informative_span(matrix: np.ndarray, *, background: np.ndarray | None = None
 
 def annotate(matrices: Sequence[np.ndarray], database: MotifDatabase, *,
              max_pvalue: float = 1e-4, background: np.ndarray | None = None,
-             min_information: float = 0.25) -> list[MotifMatch]:
+             min_information: float = 0.25, min_total_information: float = 8.0) -> list[MotifMatch]:
     """Best database match of each query motif by TOMTOM p-value (both strands).
 
     Uninformative flanks of each query are trimmed first (:func:`informative_span`):
@@ -341,6 +341,10 @@ def annotate(matrices: Sequence[np.ndarray], database: MotifDatabase, *,
         The background q for trimming; default uniform.
     min_information : float, default 0.25
         Flank columns below this KL from the background (bits) are trimmed; 0 keeps all.
+    min_total_information : float, default 8.0
+        Queries whose trimmed span carries less KL in total (bits; ≈ 4 fully fixed bases)
+        get no match: weakly constrained calls (e.g. the diffuse signal of a nucleosome
+        network) otherwise "match" long JASPAR motifs with tiny p-values.
 
     Returns
     -------
@@ -353,7 +357,10 @@ def annotate(matrices: Sequence[np.ndarray], database: MotifDatabase, *,
     spans = [informative_span(query, background=background, min_information=min_information)
              for query in queries]
     matches = [_NO_MATCH] * len(queries)
-    searched = [i for i, (first, last) in enumerate(spans) if last > first]
+    min_total_information = check_number(min_total_information, "min_total_information", minimum=0)
+    background_q = background_probabilities(0.0) if background is None else background
+    searched = [i for i, (first, last) in enumerate(spans) if last > first
+                and kl_divergence(queries[i][first:last], background_q).sum() >= min_total_information]
     if not searched or not database.matrices:
         return matches
     from memelite import tomtom

@@ -169,10 +169,12 @@ def test_annotate_finds_ctcf_on_both_strands(jaspar, ctcf):
 
 
 def test_annotate_threshold_and_input_checks(jaspar, ctcf):
-    (match,) = annotate([ctcf[:6]], jaspar, max_pvalue=1.0)
+    (match,) = annotate([ctcf[:6]], jaspar, max_pvalue=1.0, min_total_information=0)
     assert match.id  # the best target is always reported at max_pvalue=1
-    (strict,) = annotate([ctcf[:6]], jaspar, max_pvalue=min(match.pvalue / 2, 1e-300))
+    (strict,) = annotate([ctcf[:6]], jaspar, max_pvalue=min(match.pvalue / 2, 1e-300), min_total_information=0)
     assert strict.id == ""
+    # a weak query (6 CTCF columns: ~5.6 bits) gets no match by default: too little information
+    assert annotate([ctcf[:6]], jaspar, max_pvalue=1.0)[0].id == ""
     assert annotate([], jaspar) == []
     with pytest.raises(ValueError, match="query motif 0"):
         annotate([ctcf * 10], jaspar)

@@ -136,9 +136,9 @@ class MotifWriter:
                                 for r in run.records()), run.background)
         written = ["motifs.bed", "motifs.meme"]
         top = run.top(run.options.consensus_max)
-        if len(top) >= 2:
-            aligned = consensus(np.stack([motif_matrix(r) for r in top]),
-                                np.array([r.row["motif_score"] for r in top]))
+        aligned = consensus(np.stack([motif_matrix(r) for r in top]),
+                            np.array([r.row["motif_score"] for r in top])) if len(top) >= 2 else None
+        if aligned is not None and len(aligned.matrix):  # empty: no column informative enough
             label = f"consensus of {aligned.n_aligned} calls"
             match = _consensus_match(aligned.matrix, run.run)
             if match:
