@@ -44,6 +44,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--source", default="kipoi", help="Kipoi model source: kipoi, dir, or a configured source")
     model.add_argument("--spec", help="model spec YAML (penultimate layer, output units, input layout); "
                        "default: a shipped spec matching the model name, else inferred from the model")
+    model.add_argument("--output-units", help="output unit(s) whose weights scale the distance, overriding the "
+                       "spec: o, or a,b for unit a minus unit b (multi-task models: your task's unit)")
     model.add_argument("--dataloader", help="Kipoi dataloader to read inputs with (default: the model's default dataloader)")
     model.add_argument("--dataloader_source", default="kipoi", help="source of --dataloader")
     model.add_argument("--dataloader_args", nargs="+",
@@ -268,6 +270,19 @@ def _prepare(args: argparse.Namespace) -> Session:
         logger.info("GC fraction %.5f -> mu = ln(f/(1-f)) = %.4f (%s)", gc_fraction, mu, mu_source)
 
     spec = load_spec(args.spec) if args.spec else None
+    if args.output_units:
+        import dataclasses
+
+        from kipoi_maxent.spec import ModelSpec, find_spec
+
+        try:
+            units = tuple(int(u) for u in str(args.output_units).split(","))
+        except ValueError:
+            raise ValueError(f"--output-units must be o or a,b (integers), got {args.output_units!r}") from None
+        if len(units) not in (1, 2) or min(units) < 0:
+            raise ValueError(f"--output-units must be o or a,b (non-negative integers), got {args.output_units!r}")
+        base = spec or find_spec(args.model) or ModelSpec()
+        spec = dataclasses.replace(base, output_units=units)
     resolved = api.resolve_model(args.model, spec, source=args.source, base_frequencies=base_frequencies)
     length = resolved.sequence_length
     # BED and FASTA inputs are checked whole here, before -o is created or anything is sampled

@@ -92,3 +92,16 @@ def test_denovo_and_knn(tmp_path, capsys):
 def test_knn_needs_its_inputs(tmp_path, capsys):
     assert cli.main(["knn", "--positives", "x", "-o", str(tmp_path)]) == 2
     assert "knn needs --negatives" in capsys.readouterr().err
+
+
+def test_output_units_override(tmp_path, capsys):
+    out = tmp_path / "units"
+    code = cli.main(["sample", *MODEL, "--sequences", str(EXAMPLE / "data" / "ctcf_bound_10.fa"), "--beta", "50",
+                     "--chains", "2", "--steps", "20", "--thin", "10", "--output-units", "1", "--writers", "summary",
+                     "-o", str(out)])
+    assert code == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["spec"]["output_units"] == [1] and record["spec"]["penultimate_layer"] == "dense_hidden"
+    assert cli.main(["sample", *MODEL, "--sequences", str(EXAMPLE / "data" / "ctcf_bound_10.fa"),
+                     "--output-units", "1,x", "-o", str(tmp_path / "bad")]) == 2
+    assert "--output-units must be o or a,b" in capsys.readouterr().err
