@@ -133,6 +133,11 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
     assert len(meme) == 2 and all(m.shape == (19, 4) for m in meme.values())
     assert "<html" in (kipoi_run / "report.html").read_text()[:500].lower()
 
+    # the consensus of the calls is JASPAR's CTCF (TOMTOM against JASPAR2024 vertebrates)
+    consensus = json.loads((kipoi_run / "run.json").read_text())["consensus"]
+    assert consensus["jaspar_name"] == "CTCF" and consensus["pvalue"] < 1e-8, consensus
+    assert "CTCF" in (kipoi_run / "consensus.meme").read_text()
+
     record = json.loads((kipoi_run / "run.json").read_text())
     assert record["sampler"]["beta"] == 50 and record["mu"] == 0 and record["mu_source"] == "--mu"
     assert record["sampler"]["seed"] == 0 and record["versions"]["kipoi"]

@@ -131,3 +131,14 @@ def test_dask_workers_give_identical_outputs(peaks, reference_run, tmp_path):
     assert_same_outputs(reference_run, tmp_path)
     loads = json.loads((tmp_path / "execution.json").read_text())["model_loads_per_worker"]
     assert len(loads) == 2 and set(loads.values()) == {1}  # each worker loaded the model once, for 3 chunks
+
+
+def test_existing_dask_scheduler(peaks, reference_run, tmp_path):
+    """--scheduler: chunks go to a cluster started elsewhere (here: in this test process)."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        subprocess.run([*COMMAND, "--intervals", str(peaks), "-o", str(tmp_path), "--scheduler",
+                        cluster.scheduler_address, "--chunk-size", "4"], check=True, env=ENV, capture_output=True)
+    assert_same_outputs(reference_run, tmp_path)
+    assert json.loads((tmp_path / "execution.json").read_text())["scheduler"].startswith("tcp://")
