@@ -9,10 +9,10 @@ One process, three Keras 3 networks with random (seeded) weights:
   Dense(400, sigmoid) → Dense(2, softmax); μ = −0.49 as in the paper;
 - ``basset``: a modest Basset-like net, (600, 4) → 3 × [Conv1D(128, 19/11/7, relu) →
   MaxPooling1D(3/4/4)] → Flatten → Dense(256, relu) → Dense(256, relu) → Dense(2); μ = 0.
-  The incremental engine does not support it, so ``auto`` falls back to the naive engine.
+  The incremental engine does not support it, so ``auto`` takes the windowed engine.
 
-For every engine (``naive`` and ``auto`` = incremental when supported) × sampler
-(``metropolis``, ``gibbs``) it measures
+For every engine (``naive``, the one ``auto`` picks — incremental, else windowed, else naive —
+and any named with ``--engines``) × sampler (``metropolis``, ``gibbs``) it measures
 
 - proposals/s of a fixed-length run with 100 chains per input (a Gibbs proposal = one
   position update of one chain, which evaluates 3 alternatives: evaluations/s = 3 × that);
@@ -21,14 +21,15 @@ For every engine (``naive`` and ``auto`` = incremental when supported) × sample
   by the run's wall time (burn-in included), from a separate thin=1 run;
 - peak memory: peak process RSS during the timed run minus the RSS just before it (Linux
   ``VmHWM`` after resetting it through ``/proc/self/clear_refs``; else ``ru_maxrss``);
-- whether the incremental engine's samples equal the naive engine's (same seed, ESS run).
+- whether the faster engines' samples equal the naive engine's (same seed; the ESS run, or the
+  throughput run's final states where there is no ESS run).
 
 and, per network, the raw batched forward throughput of the penultimate sub-model (the naive
 engine's ceiling) and the naive engine's overhead relative to it. β is calibrated per
 network so that the Metropolis acceptance rate is about 0.45 (after burn-in; for the
 Basset-like net, over a short run from x0). Ratios are against the reference = naive engine
 + metropolis sampler of the same network. Run sizes are in :data:`SIZES` (fewer inputs and
-no ESS run for the Basset-like net: its naive forward pass is ~700 rows/s on 2 cores).
+no ESS run for the Basset-like net: its naive forward pass is ~2,100 rows/s on 2 cores).
 Finally it runs ``bench_genome_composition.py`` and prints its MB/s line.
 
 Needs ArviZ (``pip install arviz``; 0.x and 1.x APIs both handled) and threadpoolctl
@@ -36,9 +37,10 @@ Needs ArviZ (``pip install arviz``; 0.x and 1.x APIs both handled) and threadpoo
 
 Usage::
 
-    python benchmarks/bench_engines.py            # ~8 min on 2 idle cores
+    python benchmarks/bench_engines.py            # ~5 min on 2 idle cores
     python benchmarks/bench_engines.py --quick    # ~1.7 min
     python benchmarks/bench_engines.py --networks ctcf --no-genome --blas-threads 1
+    python benchmarks/bench_engines.py --networks basset --engines windowed --no-genome
 """
 from __future__ import annotations
 
@@ -95,12 +97,14 @@ SIZES = {
     "default": {
         "ctcf": Sizes(20, 200, 2, 2000, 500, 1, 600, 300),
         "nucleosome": Sizes(10, 150, 2, 1000, 250, 1, 600, 300),
-        "basset": Sizes(5, 8, 0, 0, 0, 1, 8, 0, calibration_trials=4),
+        # 48 steps: the chains' start (one full forward pass, as long as a naive step) stays a
+        # small part of the windowed engine's run
+        "basset": Sizes(5, 48, 0, 0, 0, 1, 8, 0, calibration_trials=4),
     },
     "quick": {
         "ctcf": Sizes(20, 40, 1, 400, 100, 1, 300, 150),
         "nucleosome": Sizes(5, 40, 1, 300, 75, 1, 300, 150),
-        "basset": Sizes(2, 2, 0, 0, 0, 1, 3, 0, calibration_trials=3),
+        "basset": Sizes(2, 6, 0, 0, 0, 1, 3, 0, calibration_trials=3),
     },
 }
 
@@ -251,6 +255,7 @@ class Row:
     ess_gc: float = float("nan")
     ess_wall: float = float("nan")
     ess_results: list | None = None
+    throughput_results: list | None = None  # kept for the identity check when there is no ESS run
 
 
 def random_references(n: int, length: int, gc_fraction: float, seed: int) -> np.ndarray:
@@ -471,11 +476,16 @@ def bench_network(net: Network, sizes: Sizes, args, log):
 
     naive, _ = make_engine("naive", resolved)
     auto, fallback = make_engine("auto", resolved)
-    engines = [("naive", naive)]
-    if fallback is None:
-        engines.append((auto.name, auto))
-    else:
-        log(f"  auto engine falls back to naive: {fallback}")
+    auto = naive if auto.name == "naive" else auto  # one naive engine
+    engines = {"naive": naive, auto.name: auto}
+    if fallback is not None:
+        log(f"  auto engine: {auto.name} (not incremental: {fallback})")
+    for name in args.engines:
+        if name not in engines:
+            try:
+                engines[name] = make_engine(name, resolved)[0]
+            except ValueError as error:
+                log(f"  {name} engine not measured: {error}")
 
     # -- forward ceiling ------------------------------------------------------------------
     min_seconds = 0.5 if args.quick else 1.5
@@ -501,14 +511,14 @@ def bench_network(net: Network, sizes: Sizes, args, log):
         f"resolved.penultimate (codes → Φ, {block}-row blocks): {forward['penultimate_step']:,.0f} rows/s")
 
     # -- β --------------------------------------------------------------------------------
-    calibration_engine = engines[-1][1]
+    calibration_engine = auto
     beta, beta_acceptance, sd = calibrate_beta(calibration_engine, resolved,
                                                references[: sizes.calibration_inputs], net.mu, sizes,
                                                args.seed, log)
     log(f"  β = {beta:.4g} (= {beta * sd:.3g} / SD of single-mutant d; calibration acceptance {beta_acceptance:.2f})")
 
     rows: list[Row] = []
-    for engine_name, engine in engines:
+    for engine_name, engine in engines.items():
         for sampler in ("metropolis", "gibbs"):
             row = Row(net.name, engine_name, sampler)
             # warm-up: TF tracing / numba JIT at the run's shapes
@@ -527,6 +537,7 @@ def bench_network(net: Network, sizes: Sizes, args, log):
             row.memory_mb = timing.memory_mb
             row.cpu_utilisation = timing.cpu_cores
             row.other_load = timing.other_cores
+            row.throughput_results = None if sizes.ess_steps else results
             del results
             if sizes.ess_steps:
                 config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.ess_steps, thin=1,
@@ -550,7 +561,7 @@ def bench_network(net: Network, sizes: Sizes, args, log):
                    f"d {row.ess_distance:.0f}, GC {row.ess_gc:.0f}" if sizes.ess_steps else ""))
             rows.append(row)
 
-    # identity: incremental vs naive samples, same seed (the ESS runs)
+    # identity: faster engines vs naive samples, same seed (the ESS runs, else the throughput runs)
     by_key = {(r.engine, r.sampler): r for r in rows}
     for sampler in ("metropolis", "gibbs"):
         reference = by_key[("naive", sampler)]
@@ -558,24 +569,28 @@ def bench_network(net: Network, sizes: Sizes, args, log):
         for (engine_name, s), row in by_key.items():
             if s != sampler or engine_name == "naive":
                 continue
-            if row.ess_results is None:
-                row.same_samples = "not checked"
-                continue
-            config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.ess_steps, thin=1,
-                                   burnin=sizes.ess_burnin, seed=args.seed, sampler=sampler)
-            row.same_samples, notes = compare_samples(reference.ess_results, row.ess_results, naive,
-                                                      dict(engines)[engine_name], resolved,
-                                                      references[: sizes.ess_inputs], config)
+            if sizes.ess_steps:
+                config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.ess_steps, thin=1,
+                                       burnin=sizes.ess_burnin, seed=args.seed, sampler=sampler)
+                naive_results, other_results = reference.ess_results, row.ess_results
+                checked = references[: sizes.ess_inputs]
+            else:  # the final states of the throughput runs (one kept draw per chain)
+                config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.steps, thin=sizes.steps,
+                                       seed=args.seed, sampler=sampler)
+                naive_results, other_results = reference.throughput_results, row.throughput_results
+                checked = references[: sizes.inputs]
+            row.same_samples, notes = compare_samples(naive_results, other_results, naive, engines[engine_name],
+                                                      resolved, checked, config)
             for note in notes:
                 log(f"  identity {engine_name} vs naive, {sampler}: {note}")
                 row.notes.append(note)
     for row in rows:
-        row.ess_results = None
-    if fallback is not None:
+        row.ess_results = row.throughput_results = None
+    if auto is naive:
         for sampler in ("metropolis", "gibbs"):
             source = by_key[("naive", sampler)]
             copy = Row(**{**source.__dict__, "engine": "auto", "notes": [], "same_samples": "n/a (same engine)"})
-            copy.notes.append(f"naive (fallback: {fallback}); figures are the naive row's, not re-run")
+            copy.notes.append(f"naive (no faster engine: {fallback}); figures are the naive row's, not re-run")
             rows.append(copy)
 
     log(f"  ({net.name} took {time.perf_counter() - t_net:.0f} s)")
@@ -715,7 +730,10 @@ def print_report(outcomes, mode: str, log):
         for r in outcome["rows"]:
             for note in r.notes:
                 log(f"  {r.engine} + {r.sampler}: {note}")
-    log("\n* auto→naive: the incremental engine refused the model, auto ran the naive engine (same figures).")
+    log()
+    if any(r.engine == "auto" for outcome in outcomes for r in outcome["rows"]):
+        log("* auto→naive: the incremental and windowed engines refused the model, auto ran the naive engine "
+            "(same figures).")
     log("Definitions: acc = acceptance (fraction of steps that changed the state) of the throughput run, "
         "from x0 (transient); acc st. = the same after burn-in in the ESS run (≈ stationary); "
         "prop/s = chain-steps per second (a Gibbs step updates one position of one chain "
@@ -726,7 +744,8 @@ def print_report(outcomes, mode: str, log):
         "CPU = this process's CPU time / wall time and others = CPU time of all other processes on the "
         "machine (/proc/stat) / wall time, in cores, over the timed runs (others > 0.2: contended, "
         "figures unreliable); same samples = np.array_equal of the "
-        "ESS-run samples of input 0 (seeded identically).")
+        "ESS-run samples of input 0 (seeded identically; without an ESS run: of the throughput run's final "
+        "states).")
 
 
 def run_genome_composition(quick: bool, log):
@@ -746,11 +765,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (~2 min)")
     parser.add_argument("--networks", default="ctcf,nucleosome,basset",
                         help="comma-separated subset of ctcf, nucleosome, basset")
+    parser.add_argument("--engines", default="",
+                        help="comma-separated engines to measure besides naive and auto's choice "
+                             "(incremental, windowed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-genome", action="store_true", help="skip bench_genome_composition.py")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit the numpy BLAS thread pool (threadpoolctl) for the whole run")
     args = parser.parse_args()
+    args.engines = [name for name in args.engines.split(",") if name]
+    from kipoi_maxent.samplers import ENGINES
+
+    if set(args.engines) - set(ENGINES):
+        parser.error(f"unknown engine(s): {', '.join(sorted(set(args.engines) - set(ENGINES)))}")
     if args.blas_threads is not None:
         from threadpoolctl import threadpool_limits
 

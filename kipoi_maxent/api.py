@@ -225,8 +225,8 @@ def iter_sample(
     run (inputs' random streams are seeded by their index, so a run cut into chunks gives the
     same samples as one piece). ``progress`` shows a bar of inputs done, ``step_progress``
     (default: ``progress``) one of MCMC steps per batch. ``engine``: ``auto`` (incremental when the model qualifies),
-    ``naive`` (the paper's full forward pass per proposal), ``incremental``, or an engine
-    object (:func:`~kipoi_maxent.samplers.make_engine`).
+    ``naive`` (the paper's full forward pass per proposal), ``incremental``, ``windowed``, or
+    an engine object (:func:`~kipoi_maxent.samplers.make_engine`).
     """
     length = resolved.sequence_length
     check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
@@ -237,7 +237,7 @@ def iter_sample(
     if isinstance(engine, str):
         engine, fallback = make_engine(engine, resolved)
         logger.info("engine: %s%s, sampler: %s", engine.name,
-                    f" (incremental not possible: {fallback})" if fallback else "", config.sampler)
+                    f" (incremental engine not possible: {fallback})" if fallback else "", config.sampler)
 
     bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
     batch: list[SequenceInput] = []
@@ -322,7 +322,8 @@ def sample(
     beta, mu, chains, steps, thin, burnin, seed, sampler :
         See :class:`~kipoi_maxent.samplers.SamplerConfig`.
     engine : str
-        ``auto``, ``naive`` or ``incremental`` (same samples; incremental is faster).
+        ``auto``, ``naive``, ``incremental`` or ``windowed`` (same samples; the last two are
+        faster where they apply).
     motif_width : int
         Window of the motif call.
     base_frequencies : sequence of 4 floats, optional

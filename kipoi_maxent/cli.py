@@ -71,10 +71,12 @@ def _add_sampler_options(parser: argparse.ArgumentParser, beta_help: str) -> Non
     sampler.add_argument("--sampler", choices=("metropolis", "gibbs"), default="metropolis",
                          help="metropolis: the paper's (uniform alternative base, Metropolis rule); gibbs: "
                          "heat bath over the four bases at the position (both exact)")
-    sampler.add_argument("--engine", choices=("auto", "naive", "incremental"), default="auto",
+    sampler.add_argument("--engine", choices=("auto", "naive", "incremental", "windowed"), default="auto",
                          help="how proposals are evaluated: naive = a full forward pass each (the paper's); "
                          "incremental = update only the mutated window (Conv1D → Flatten → Dense nets); "
-                         "auto = incremental when the model qualifies. Same samples either way")
+                         "windowed = recompute only the affected window of every conv/pool layer (deeper conv "
+                         "nets); auto = the first of incremental, windowed that qualifies, else naive. Same "
+                         "samples either way")
     sampler.add_argument("--batch-size", type=int, help="inputs per batched forward call (default ~1000 chains; "
                          "does not change results)")
 
@@ -494,7 +496,7 @@ def _run_one(session: Session, config, analysis, writers, outdir: Path, client) 
     store.prepare(manifest, args.overwrite)
     logger.info("beta = %g, %d chains x %d steps; engine: %s%s; sampler: %s; output %s", config.beta,
                 config.chains, config.steps, engine.name,
-                f" (incremental not possible: {fallback})" if fallback else "", config.sampler, outdir)
+                f" (incremental engine not possible: {fallback})" if fallback else "", config.sampler, outdir)
     stats = pipeline.execute(plan, session.items(), store, client=client, progress=not args.quiet)
     if stats.chunks_skipped:
         logger.info("resumed: %d chunk(s) were already done", stats.chunks_skipped)

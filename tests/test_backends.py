@@ -10,6 +10,7 @@ import numpy as np
 import pybedtools
 import pytest
 import torch
+from sampling_checks import beta_for_x0_probability, exact_marginals
 from torch import nn
 from toy_models import (
     TinyTorchNet,
@@ -210,25 +211,14 @@ def tiny_torch(tmp_path_factory):
     return tiny_torch_kipoi_model(tmp_path_factory.mktemp("tiny_torch"), seed=3)
 
 
-def _beta_for_x0_probability(resolved, x0, mu, target):
-    """β on the network's distance scale: the one giving x0 probability ``target`` (bisection)."""
-    low, high = 1e-3, 1e4
-    for _ in range(60):
-        beta = np.sqrt(low * high)
-        sequences, probabilities, _ = exact_distribution(resolved.penultimate, x0, resolved.weights, beta, mu)
-        p_x0 = probabilities[(sequences == x0).all(axis=1)][0]
-        low, high = (beta, high) if p_x0 < target else (low, beta)
-    return beta
-
-
 @pytest.mark.parametrize("sampler, output_units, mu", [("metropolis", (1, 0), -0.8), ("gibbs", (0,), 0.6)])
 def test_sampler_matches_enumeration(tiny_torch, sampler, output_units, mu):
     resolved = resolve_model(tiny_torch, ModelSpec(output_units=output_units))
     assert resolved.network.framework.startswith("pytorch") and resolved.spec.layout == (4, "L")
     x0 = np.array([2, 0, 3, 1, 2], dtype=np.int8)
-    beta = _beta_for_x0_probability(resolved, x0, mu, 0.005)
+    beta = beta_for_x0_probability(resolved, x0, mu, 0.005)
     sequences, probabilities, distances = exact_distribution(resolved.penultimate, x0, resolved.weights, beta, mu)
-    exact = np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
+    exact = exact_marginals(sequences, probabilities)
     # the target must be far from both the uniform and the frozen case for the test to mean anything
     assert 0.05 < 0.5 * np.abs(exact - 0.25).sum(axis=1).max() < 0.8
     assert probabilities.max() < 0.2

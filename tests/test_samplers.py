@@ -1,6 +1,7 @@
 """Exactness of the sampler against full enumeration of eq. (9), and determinism."""
 import numpy as np
 import pytest
+from sampling_checks import beta_for_x0_probability, exact_marginals
 from toy_models import tiny_keras_model
 
 from kipoi_maxent.api import resolve_model
@@ -16,21 +17,6 @@ def tiny():
     return tiny_keras_model(LENGTH, n_outputs=2, seed=3)
 
 
-def _beta_for_x0_probability(resolved, x0, mu, target):
-    """β on the network's distance scale: the one giving x0 probability ``target`` (bisection)."""
-    low, high = 1e-3, 1e4
-    for _ in range(60):
-        beta = np.sqrt(low * high)
-        sequences, probabilities, _ = exact_distribution(resolved.penultimate, x0, resolved.weights, beta, mu)
-        p_x0 = probabilities[(sequences == x0).all(axis=1)][0]
-        low, high = (beta, high) if p_x0 < target else (low, beta)
-    return beta
-
-
-def _exact_marginals(sequences, probabilities):
-    return np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
-
-
 @pytest.mark.parametrize("engine", ["naive", "incremental"])
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
 @pytest.mark.parametrize("output_units", [(1, 0), (0,)])
@@ -38,9 +24,9 @@ def _exact_marginals(sequences, probabilities):
 def test_sampler_matches_enumeration(tiny, output_units, x0_probability, mu, sampler, engine):
     resolved = resolve_model(tiny, ModelSpec(output_units=output_units))
     x0 = np.array([[2, 0, 3, 1, 2]], dtype=np.int8)
-    beta = _beta_for_x0_probability(resolved, x0[0], mu, x0_probability)
+    beta = beta_for_x0_probability(resolved, x0[0], mu, x0_probability)
     sequences, probabilities, distances = exact_distribution(resolved.penultimate, x0[0], resolved.weights, beta, mu)
-    exact = _exact_marginals(sequences, probabilities)
+    exact = exact_marginals(sequences, probabilities)
     # the target must be far from both the uniform and the frozen case for the test to mean anything
     assert 0.05 < 0.5 * np.abs(exact - 0.25).sum(axis=1).max() < 0.8
     assert probabilities.max() < 0.2

@@ -10,11 +10,11 @@ Every engine has the same interface, so samplers never know which one runs:
 
 The naive engine is the paper's algorithm — one forward pass of the penultimate sub-model
 per proposal, batched over all chains — and the reference every faster engine is checked
-against (:mod:`kipoi_maxent.samplers.incremental`).
+against (:mod:`kipoi_maxent.samplers.incremental`, :mod:`kipoi_maxent.samplers.windowed`).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,27 +58,40 @@ class NaiveEngine:
         self.states[chosen] = self._proposals[chosen, choice[chosen]]
 
 
-def make_engine(name: str, resolved, **options):
-    """The engine ``name`` (``naive``, ``incremental`` or ``auto``) for a resolved model.
+#: Engine names :func:`make_engine` knows, fastest first (``auto`` tries them in this order).
+ENGINES = ("incremental", "windowed", "naive")
 
-    ``auto`` takes the incremental engine when the model qualifies, else the naive one.
-    Returns ``(engine, reason)``; ``reason`` says why ``auto`` fell back (else ``None``).
+
+def make_engine(name: str, resolved, **options):
+    """The engine ``name`` (``naive``, ``incremental``, ``windowed`` or ``auto``) for a resolved model.
+
+    ``auto`` takes the incremental engine when the model qualifies, else the windowed one,
+    else the naive one. ``options`` (e.g. ``resync_every``) go to the incremental or windowed
+    engine. Returns ``(engine, reason)``; ``reason`` says why ``auto`` did not take the
+    incremental engine (and, for the naive one, why not the windowed one), else ``None``.
     """
     from kipoi_maxent.samplers.incremental import IncrementalEngine, UnsupportedModel
+    from kipoi_maxent.samplers.windowed import WindowedEngine
 
-    if name not in ("naive", "incremental", "auto"):
-        raise ValueError(f"engine must be naive, incremental or auto, got {name!r}")
+    if name not in ENGINES + ("auto",):
+        raise ValueError(f"engine must be {', '.join(ENGINES)} or auto, got {name!r}")
     if name == "naive":
         return NaiveEngine(resolved.penultimate), None
     if resolved.network.sub_model is None:
         reason = f"the {resolved.network.framework} backend gives no layer graph"
-        if name == "incremental":
-            raise ValueError(f"the incremental engine cannot run this model: {reason}")
+        if name != "auto":
+            raise ValueError(f"the {name} engine cannot run this model: {reason}")
         return NaiveEngine(resolved.penultimate), reason
-    try:
-        return IncrementalEngine(resolved.network.sub_model, resolved.encoder,
-                                 reference=resolved.network.activations, **options), None
-    except UnsupportedModel as error:
-        if name == "incremental":
-            raise ValueError(f"the incremental engine cannot run this model: {error}; use --engine naive") from None
-        return NaiveEngine(resolved.penultimate), str(error)
+    reasons = []
+    for kind, engine_class in (("incremental", IncrementalEngine), ("windowed", WindowedEngine)):
+        if name not in (kind, "auto"):
+            continue
+        try:
+            engine = engine_class(resolved.network.sub_model, resolved.encoder,
+                                  reference=resolved.network.activations, **options)
+            return engine, "; ".join(reasons) or None
+        except UnsupportedModel as error:
+            if name == kind:
+                raise ValueError(f"the {kind} engine cannot run this model: {error}; use --engine naive") from None
+            reasons.append(str(error) if kind == "incremental" else f"windowed engine: {error}")
+    return NaiveEngine(resolved.penultimate), "; ".join(reasons)
