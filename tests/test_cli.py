@@ -7,8 +7,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pyBigWig
 import pybedtools
+import pyBigWig
 import pytest
 
 from kipoi_maxent.motifs import read_meme

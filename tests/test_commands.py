@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from kipoi_maxent import cli
 from kipoi_maxent.denovo import load_pca

@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
-from kipoi_maxent.diagnostics import MAX_RHAT, MIN_ESS, bulk_ess, chain_diagnostics, rank_rhat
+from kipoi_maxent.diagnostics import (
+    MAX_RHAT,
+    MIN_ESS,
+    bulk_ess,
+    chain_diagnostics,
+    rank_rhat,
+)
 
 
 def ar1(chains, draws, rho, seed=0, offsets=None):

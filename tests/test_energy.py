@@ -4,7 +4,11 @@ import itertools
 import numpy as np
 import pytest
 
-from kipoi_maxent.energy import exact_distribution, output_unit_weights, weighted_distance
+from kipoi_maxent.energy import (
+    exact_distribution,
+    output_unit_weights,
+    weighted_distance,
+)
 from kipoi_maxent.sequence import one_hot
 
 RNG = np.random.default_rng(1)

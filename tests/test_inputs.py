@@ -13,8 +13,15 @@ import numpy as np
 import pytest
 from toy_models import write_fasta
 
-from kipoi_maxent.inputs import (Interval, bed_inputs, dataloader_inputs, fasta_inputs, interval_inputs, read_bed,
-                                 read_sequences)
+from kipoi_maxent.inputs import (
+    Interval,
+    bed_inputs,
+    dataloader_inputs,
+    fasta_inputs,
+    interval_inputs,
+    read_bed,
+    read_sequences,
+)
 from kipoi_maxent.sequence import decode, encode
 from kipoi_maxent.spec import InputEncoder
 

@@ -2,7 +2,12 @@
 import numpy as np
 import pytest
 
-from kipoi_maxent.periodicity import band_amplitude, base_signal, normalised_amplitudes, periodicity
+from kipoi_maxent.periodicity import (
+    band_amplitude,
+    base_signal,
+    normalised_amplitudes,
+    periodicity,
+)
 from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, run_chains
 from kipoi_maxent.sequence import GC_CODES
 

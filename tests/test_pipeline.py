@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from kipoi_maxent.denovo import SamplePCA
-from kipoi_maxent.pipeline import ChunkResult, IntervalRecord, PartStore, chunks, read_part, write_part
+from kipoi_maxent.pipeline import (
+    ChunkResult,
+    IntervalRecord,
+    PartStore,
+    chunks,
+    read_part,
+    write_part,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_configs"

@@ -18,8 +18,18 @@ from matplotlib.figure import Figure
 
 from kipoi_maxent.api import IntervalResult
 from kipoi_maxent.report import (
-    BASE_COLOURS, ReportData, ReportInterval, fourier_plot, frequency_plot, logo_plot, pca_spectrum_plot,
-    percentile_histograms, render_report, report_interval, top_by_motif_score, write_report,
+    BASE_COLOURS,
+    ReportData,
+    ReportInterval,
+    fourier_plot,
+    frequency_plot,
+    logo_plot,
+    pca_spectrum_plot,
+    percentile_histograms,
+    render_report,
+    report_interval,
+    top_by_motif_score,
+    write_report,
 )
 from kipoi_maxent.sequence import ALPHABET, background_probabilities
 from kipoi_maxent.statistics import MotifCall, kl_divergence
@@ -224,14 +234,15 @@ def test_logo_plot_heights_and_colours():
 def test_frequency_plot_colours_and_figures_are_released():
     interval = make_interval("a", 4)
     gc.collect()
-    before = sum(isinstance(o, Figure) for o in gc.get_objects())
+    # type(), not isinstance(): gc also holds dead weak proxies, which raise on isinstance
+    before = sum(type(o) is Figure for o in gc.get_objects())
     for _ in range(3):
         png = frequency_plot(interval.frequencies, interval.importance, MOTIF)
         percentile_histograms({"GC": np.linspace(0, 100, 50)})
         fourier_plot(np.array([np.inf, 20.0, 10.0, 5.0]), np.ones(4), np.ones(4))
         pca_spectrum_plot(np.array([[0.1, 0.5, 1.0, np.nan], [0.2, 0.6, np.nan, np.nan]]))  # NaN padding
     gc.collect()
-    assert sum(isinstance(o, Figure) for o in gc.get_objects()) == before
+    assert sum(type(o) is Figure for o in gc.get_objects()) == before
     pixels = decode_png(png)
     assert pixels.shape[:2] == (340, 900)  # 9 × 3.4 inches at 100 dpi
     assert all(_colour_pixels(pixels, BASE_COLOURS[b]) > 50 for b in ALPHABET)

@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 
 from kipoi_maxent.sequence import (
-    ALPHABET, background_probabilities, decode, encode, gc_count, one_hot,
+    ALPHABET,
+    background_probabilities,
+    decode,
+    encode,
+    gc_count,
+    one_hot,
 )
 
 RNG = np.random.default_rng(0)

@@ -7,8 +7,16 @@ from toy_models import tiny_keras_model, write_kipoi_model_dir
 from kipoi_maxent.api import resolve_model
 from kipoi_maxent.sequence import ALPHABET
 from kipoi_maxent.spec import (
-    InputEncoder, ModelSpec, Normalization, find_spec, infer_layout, load_spec, parse_layout,
-    read_output_weights, resolve_normalization, spec_from_dict,
+    InputEncoder,
+    ModelSpec,
+    Normalization,
+    find_spec,
+    infer_layout,
+    load_spec,
+    parse_layout,
+    read_output_weights,
+    resolve_normalization,
+    spec_from_dict,
 )
 
 LAYOUTS = [("L", 4), (4, "L"), (1, "L", 4), (4, 1, "L")]

@@ -1,8 +1,8 @@
 """kipoi_maxent.outputs.tracks: streaming merge of overlapping inputs, bedGraph and bigWig
 written together and read back (pyBigWig, pybedtools)."""
 import numpy as np
-import pyBigWig
 import pybedtools
+import pyBigWig
 import pytest
 
 from kipoi_maxent.outputs.tracks import TrackWriter, merged_blocks, track_line

@@ -4,11 +4,14 @@ import re
 import keras
 import numpy as np
 import pytest
-from sampling_checks import assert_same_chains, beta_for_x0_probability
+from sampling_checks import (
+    assert_same_chains,
+    assert_samples_match_enumeration,
+    beta_for_x0_probability,
+)
 from toy_models import tiny_keras_model, tiny_pooled_keras_model
 
 from kipoi_maxent.api import resolve_model
-from kipoi_maxent.energy import exact_distribution
 from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, make_engine, run_chains
 from kipoi_maxent.samplers.incremental import UnsupportedModel
 from kipoi_maxent.samplers.windowed import WindowedEngine
@@ -66,23 +69,7 @@ def test_sampler_matches_enumeration(tiny, x0_probability, mu, sampler):
     assert engine.name == "windowed" and "MaxPooling1D" in fallback
     x0 = np.array([[2, 0, 3, 1, 2, 1]], dtype=np.int8)
     beta = beta_for_x0_probability(tiny, x0[0], mu, x0_probability)
-    sequences, probabilities, distances = exact_distribution(tiny.penultimate, x0[0], tiny.weights, beta, mu)
-    exact = np.stack([np.bincount(sequences[:, i], weights=probabilities, minlength=4) for i in range(LENGTH)])
-    # the target must be far from both the uniform and the frozen case for the test to mean anything
-    assert 0.05 < 0.5 * np.abs(exact - 0.25).sum(axis=1).max() < 0.8
-    assert probabilities.max() < 0.2
-
-    config = SamplerConfig(beta=beta, mu=mu, chains=100, steps=2400, thin=4, burnin=200, seed=11, sampler=sampler)
-    result = run_chains(engine, tiny.weights, x0, config)[0]
-    samples = result.samples.reshape(-1, LENGTH)
-    sampled = np.stack([np.bincount(samples[:, i], minlength=4) for i in range(LENGTH)]) / len(samples)
-    total_variation = 0.5 * np.abs(sampled - exact).sum(axis=1)
-    assert total_variation.max() <= 0.02, total_variation
-    exact_mean = float((probabilities * distances).sum())
-    exact_sd = float(np.sqrt((probabilities * (distances - exact_mean) ** 2).sum()))
-    assert abs(result.distances.mean() - exact_mean) <= 0.05 * exact_sd
-    recomputed = np.linalg.norm((tiny.penultimate(samples) - result.reference_activations) * tiny.weights, axis=1)
-    np.testing.assert_allclose(result.distances.ravel(), recomputed, rtol=1e-4, atol=1e-4)
+    assert_samples_match_enumeration(tiny, engine, x0[0], beta, mu, sampler)
 
 
 def test_phi_of_random_proposals_equals_the_naive_engine(basset_like):

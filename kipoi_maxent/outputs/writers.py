@@ -210,9 +210,14 @@ class FrequencyWriter:
         attributes = {"alphabet": ALPHABET, "importance": "KL divergence from the background, bits; NaN = unknown base"}
         with AppendingFile(run.outdir / "frequencies.h5", attributes) as h5:
             for r in run.records():
-                h5.append(names=r.row["name"], chrom=r.row["chrom"], start=np.int64(r.row["start"]),
-                          end=np.int64(r.row["end"]), frequencies=r.frequencies, importance=r.importance)
+                h5.append(**_identity(r), frequencies=r.frequencies, importance=r.importance)
         return ["frequencies.h5"]
+
+
+def _identity(record: IntervalRecord) -> dict:
+    """The per-input identity datasets of the HDF5 outputs."""
+    row = record.row
+    return {"names": row["name"], "chrom": row["chrom"], "start": np.int64(row["start"]), "end": np.int64(row["end"])}
 
 
 class FourierWriter:
@@ -260,8 +265,7 @@ class SamplesWriter:
 
         with AppendingFile(run.outdir / "samples.h5", samples_attributes(run.run)) as h5:
             for r in run.records():
-                h5.append(names=r.row["name"], chrom=r.row["chrom"], start=np.int64(r.row["start"]),
-                          end=np.int64(r.row["end"]), reference=r.reference, samples=r.samples)
+                h5.append(**_identity(r), reference=r.reference, samples=r.samples)
         return ["samples.h5"]
 
 
