@@ -141,6 +141,10 @@ _LOADED: dict = {}
 _LOAD_COUNTS: dict = {}
 
 
+def _model_key(source: ModelSource) -> tuple:
+    return source.model, source.source, repr(source.spec), source.base_frequencies, source.engine
+
+
 def loaded_model(source: ModelSource, resolved=None):
     """``(resolved model, engine, engine fallback reason)`` for ``source``, loaded once per process.
 
@@ -149,7 +153,7 @@ def loaded_model(source: ModelSource, resolved=None):
     from kipoi_maxent import api
     from kipoi_maxent.samplers import make_engine
 
-    key = (source.model, source.source, repr(source.spec), source.base_frequencies, source.engine)
+    key = _model_key(source)
     if key not in _LOADED:
         if resolved is None:
             resolved = api.resolve_model(source.model, source.spec, source=source.source,
@@ -187,8 +191,8 @@ def process_chunk(plan: RunPlan, first_index: int, items: list[SequenceInput], p
         for record, match in zip(records, matches):
             record.row.update(motif_match_id=match.id, motif_match_name=match.name,
                               motif_match_pvalue=float(match.pvalue), motif_match_orientation=match.orientation)
-    key = (plan.model.model, plan.model.source, repr(plan.model.spec), plan.model.base_frequencies, plan.model.engine)
-    return ChunkResult(first_index, records, f"{os.uname().nodename}:{os.getpid()}", _LOAD_COUNTS.get(key, 0))
+    return ChunkResult(first_index, records, f"{os.uname().nodename}:{os.getpid()}",
+                       _LOAD_COUNTS.get(_model_key(plan.model), 0))
 
 
 def analyse(index: int, result, plan: RunPlan) -> IntervalRecord:
@@ -378,10 +382,10 @@ class PartStore:
         """Part files of the current chunk layout, in input order (others ignored)."""
         return sorted(p for p in self.directory.glob("part_*.npz") if _layout_matches(p, self.chunk_size))
 
-    def records(self) -> Iterator[IntervalRecord]:
-        """Every record, in input order, one part in memory at a time."""
+    def records(self, samples: bool = False) -> Iterator[IntervalRecord]:
+        """Every record, in input order, one part in memory at a time (samples only if asked)."""
         for path in self.paths():
-            yield from read_part(path)
+            yield from read_part(path, samples=samples)
 
     def record(self, index: int) -> IntervalRecord:
         """Record ``index``, without its samples (parts read on demand; the last

@@ -66,6 +66,8 @@ def test_part_store_reads_records_in_order_and_by_index(tmp_path):
     for first in (4, 0, 2):  # written out of order, as workers finish
         write_part(store.directory, ChunkResult(first, [record(first), record(first + 1)], "w", 1))
     assert [r.index for r in store.records()] == list(range(6))
+    assert all(r.samples is None for r in store.records())          # samples only when asked
+    assert all(r.samples.shape == (2, 5, 8) for r in store.records(samples=True))
     assert store.record(5).row["name"] == "r5" and store.record(0).row["name"] == "r0"
     assert store.done(2, 2) and not store.done(6, 2)
 

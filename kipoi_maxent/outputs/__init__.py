@@ -21,8 +21,6 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from kipoi_maxent.sequence import ALPHABET
-
 SUMMARY_COLUMNS = (
     "name", "chrom", "start", "end", "beta", "mu", "n_samples", "acceptance_rate",
     "mean_distance", "sd_distance", "motif_start", "motif_end", "motif_score",

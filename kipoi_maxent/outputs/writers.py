@@ -65,9 +65,9 @@ class RunOutputs:
         self._store = store
         self._keys: list | None = None
 
-    def records(self) -> Iterator[IntervalRecord]:
-        """Every input's record, in input order."""
-        return self._store.records()
+    def records(self, samples: bool = False) -> Iterator[IntervalRecord]:
+        """Every input's record, in input order; with its samples (when kept) if ``samples``."""
+        return self._store.records(samples=samples)
 
     def rows(self) -> Iterator[dict]:
         """``summary.tsv`` rows in input order."""
@@ -243,8 +243,7 @@ class PCAWriter:
     description = "pca.npz (denovo): per input the lowest-variance principal components of the ±1-encoded samples"
 
     def write(self, run: RunOutputs) -> list[str]:
-        first = next(run.records())
-        if first.pca is None:
+        if not run.analysis.pca_components:
             return []
         from kipoi_maxent.denovo import save_pca
 
@@ -259,12 +258,12 @@ class SamplesWriter:
     description = "samples.h5 (--save-samples): integer-coded samples per input; kipoi_maxent.load_samples() reads it"
 
     def write(self, run: RunOutputs) -> list[str]:
-        if next(run.records()).samples is None:
+        if not run.analysis.keep_samples:
             return []
         from kipoi_maxent.outputs.hdf5 import AppendingFile, samples_attributes
 
         with AppendingFile(run.outdir / "samples.h5", samples_attributes(run.run)) as h5:
-            for r in run.records():
+            for r in run.records(samples=True):
                 h5.append(**_identity(r), reference=r.reference, samples=r.samples)
         return ["samples.h5"]
 
