@@ -58,7 +58,7 @@ case "$task" in
     "$VENV/bin/kipoi" maxent sample --config example_configs/ctcf.yaml -o "$out"
     say "done in $(( $(date +%s) - start )) s; outputs in $(pwd)/$out:"
     ls -l "$out" >&2
-    say "load $out/motifs.bed and $out/importance.bedGraph in IGV with the genome example_configs/data/ctcf_genome.fa"
+    say "open $out/report.html in a browser; load $out/motifs.bed and $out/importance.bw in IGV with the genome example_configs/data/ctcf_genome.fa"
     ;;
   test)
     exec "$VENV/bin/python" -m pytest "$@"
