@@ -429,6 +429,7 @@ def run_sample(args: argparse.Namespace, pca_components: int = 0) -> list[Path]:
     from kipoi_maxent._validation import check_number
 
     check_number(args.chunk_size, "--chunk-size", integer=True, minimum=1)
+    check_number(args.report_top, "--report-top", integer=True, minimum=0)
     if args.workers is not None:
         check_number(args.workers, "--workers", integer=True, minimum=1)
     if args.workers and args.scheduler:
