@@ -405,20 +405,6 @@ def _writers(selection: str | None) -> list:
     return [available[name] for name in chosen]
 
 
-def _chrom_sizes(session: Session, outputs) -> dict[str, int]:
-    """Chromosome lengths for the bigWig header: the FASTA index, else the inputs' extent."""
-    chroms: dict[str, int] = {}
-    for row in outputs.rows():
-        chroms[row["chrom"]] = max(chroms.get(row["chrom"], 0), int(row["end"]))
-    genome = session.args.fasta or session.dataloader_args.get("fasta_file")
-    if genome:
-        from kipoi_maxent.inputs import chromosome_sizes
-
-        sizes = chromosome_sizes(genome)
-        chroms = {name: max(end, sizes.get(name, 0)) for name, end in chroms.items()}
-    return chroms
-
-
 # ---------------------------------------------------------------------------------------------
 # sample / denovo
 
@@ -523,9 +509,8 @@ def _run_one(session: Session, config, analysis, writers, outdir: Path, client) 
         "background": dict(zip(ALPHABET, np.round(background_probabilities(config.mu), 6).tolist())),
         "versions": _versions(),
     }
-    outputs = RunOutputs(outdir, record, store, {}, OutputOptions(args.report_top, args.frequency_tracks),
-                         stats.n_inputs, analysis)
-    outputs.chrom_sizes = dict(sorted(_chrom_sizes(session, outputs).items()))
+    outputs = RunOutputs(outdir, record, store, OutputOptions(args.report_top, args.frequency_tracks),
+                         stats.n_inputs, analysis, genome=args.fasta or session.dataloader_args.get("fasta_file"))
     record["warnings"] = _run_warnings(outputs)
     for message in record["warnings"]:
         logger.warning("%s", message)

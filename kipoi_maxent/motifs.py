@@ -23,6 +23,7 @@ from typing import IO, NamedTuple
 import numpy as np
 
 from kipoi_maxent._validation import check_number
+from kipoi_maxent.outputs import one_field
 from kipoi_maxent.sequence import ALPHABET, background_probabilities
 from kipoi_maxent.statistics import MotifCall, kl_divergence
 
@@ -143,11 +144,6 @@ def call_matrix(frequencies: np.ndarray, call: MotifCall, *, pseudocount: float 
     return window / totals
 
 
-def meme_field(text: str) -> str:
-    """A MEME ``MOTIF`` line field: whitespace runs (which separate fields) become ``_``."""
-    return "_".join(str(text).split())
-
-
 def write_meme(stream: IO[str], motifs: Iterable[tuple[str, str, np.ndarray, int]],
                background: np.ndarray) -> None:
     """Write motifs in MEME minimal format (version 4, alphabet ACGT, both strands).
@@ -161,7 +157,7 @@ def write_meme(stream: IO[str], motifs: Iterable[tuple[str, str, np.ndarray, int
         :func:`kipoi_maxent.outputs.atomic_path`) and may stream any number of motifs.
     motifs : iterable of (id, name, matrix (w, 4), nsites)
         ``id``: unique, non-empty; ``name``: free text (e.g. an interval name), may be
-        empty. Whitespace in either becomes ``_`` (:func:`meme_field`). ``matrix``: base
+        empty. Whitespace in either becomes ``_`` (:func:`kipoi_maxent.outputs.one_field`). ``matrix``: base
         probabilities, A, C, G, T columns. ``nsites``: number of sequences behind the
         matrix (e.g. MCMC samples), an integer >= 1.
     background : np.ndarray, shape (4,)
@@ -180,7 +176,7 @@ def write_meme(stream: IO[str], motifs: Iterable[tuple[str, str, np.ndarray, int
                  + "\n\n")
     seen: set[str] = set()
     for motif_id, name, matrix, nsites in motifs:
-        safe_id = meme_field(motif_id)
+        safe_id = one_field(motif_id)
         if not safe_id:
             raise ValueError(f"motif id {motif_id!r} is empty; give every motif an id")
         if safe_id in seen:
@@ -189,7 +185,7 @@ def write_meme(stream: IO[str], motifs: Iterable[tuple[str, str, np.ndarray, int
         seen.add(safe_id)
         matrix = _probability_matrices(matrix, f"matrix of motif {safe_id}", 2)
         nsites = check_number(nsites, f"nsites of motif {safe_id}", integer=True, minimum=1)
-        title = " ".join(field for field in (safe_id, meme_field(name)) if field)
+        title = " ".join(field for field in (safe_id, one_field(name)) if field)
         stream.write(f"MOTIF {title}\nletter-probability matrix: alength= 4 w= {len(matrix)} "
                      f"nsites= {nsites} E= 0\n")
         stream.writelines(" ".join(f"{p:.{MEME_DECIMALS}f}" for p in row) + "\n" for row in matrix)

@@ -74,6 +74,12 @@ def base_signal(samples: np.ndarray, bases: str = "GC") -> np.ndarray:
     return np.isin(codes, _base_codes(bases)).astype(np.float64)
 
 
+def fourier_periods(length: int) -> np.ndarray:
+    """Periods ``L / k``, ``k = 1 .. L // 2``, of the components :func:`normalised_amplitudes`
+    returns for length-``L`` signals, ``(L // 2,)`` float64."""
+    return length / np.arange(1, length // 2 + 1)
+
+
 def normalised_amplitudes(signal: np.ndarray) -> FourierAmplitudes:
     """Normalised Fourier amplitudes of each signal (numpy ``rfft`` along the last axis).
 
@@ -102,8 +108,7 @@ def normalised_amplitudes(signal: np.ndarray) -> FourierAmplitudes:
     # a constant signal leaves only rounding noise (~ eps · L · max|x|) in the components
     rounding = 1e-12 * length * np.abs(signal).max(axis=-1, keepdims=True)
     amplitudes = np.divide(np.abs(components), norm, out=np.zeros(components.shape), where=norm > rounding)
-    periods = length / np.arange(1, components.shape[-1] + 1)
-    return FourierAmplitudes(periods, amplitudes)
+    return FourierAmplitudes(fourier_periods(length), amplitudes)
 
 
 def periodicity(samples: np.ndarray, bases: str = "GC") -> Periodicity:

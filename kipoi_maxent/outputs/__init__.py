@@ -79,9 +79,15 @@ def write_summary(rows: Iterable[dict], path: Path, columns: Sequence[str] = SUM
             stream.write("\t".join(_format(row[c]) for c in columns) + "\n")
 
 
+def one_field(text) -> str:
+    """``text`` as one field of a whitespace-separated format (BED, MEME): whitespace runs
+    become ``_``."""
+    return "_".join(str(text).split())
+
+
 def bed_name(name: str) -> str:
     """A BED name field: no whitespace (it separates fields in browsers)."""
-    return "_".join(str(name).split()) or "."
+    return one_field(name) or "."
 
 
 def write_motifs_bed(rows: Iterable[dict], path: Path, track_name: str = "maxent_motifs",

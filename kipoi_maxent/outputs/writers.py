@@ -7,6 +7,7 @@ keys (coordinates, scores) are held for sorting.
 """
 from __future__ import annotations
 
+import functools
 import heapq
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,24 +47,38 @@ class RunOutputs:
     outdir : Path
     run : dict
         The run record (``run.json``): parameters, μ, model, spec.
-    chrom_sizes : dict of str -> int
-        Lengths of the chromosomes the inputs lie on (sorted by name).
     options : OutputOptions
     n_intervals : int
     analysis : AnalysisConfig
         What was computed per input (features, PCA and its control directions).
+    genome : str, optional
+        The genome FASTA the inputs lie on (for :attr:`chrom_sizes`).
     """
 
-    def __init__(self, outdir: Path, run: dict, store: PartStore, chrom_sizes: dict[str, int],
-                 options: OutputOptions, n_intervals: int, analysis: AnalysisConfig):
+    def __init__(self, outdir: Path, run: dict, store: PartStore, options: OutputOptions, n_intervals: int,
+                 analysis: AnalysisConfig, genome: str | None = None):
         self.outdir = Path(outdir)
         self.run = run
         self.analysis = analysis
-        self.chrom_sizes = dict(sorted(chrom_sizes.items()))
+        self.genome = genome
         self.options = options
         self.n_intervals = n_intervals
         self._store = store
         self._keys: list | None = None
+
+    @functools.cached_property
+    def chrom_sizes(self) -> dict[str, int]:
+        """Lengths of the chromosomes the inputs lie on, sorted by name (bigWig header): from
+        the genome's FASTA index, else the inputs' extent."""
+        sizes: dict[str, int] = {}
+        for row in self.rows():
+            sizes[row["chrom"]] = max(sizes.get(row["chrom"], 0), int(row["end"]))
+        if self.genome:
+            from kipoi_maxent.inputs import chromosome_sizes
+
+            genome = chromosome_sizes(self.genome)
+            sizes = {name: max(end, genome.get(name, 0)) for name, end in sizes.items()}
+        return dict(sorted(sizes.items()))
 
     def records(self, samples: bool = False) -> Iterator[IntervalRecord]:
         """Every input's record, in input order; with its samples (when kept) if ``samples``."""
@@ -225,10 +240,9 @@ class FourierWriter:
     description = "fourier.tsv: per input and period, normalised amplitude of the sample-mean signal and mean over samples"
 
     def write(self, run: RunOutputs) -> list[str]:
-        from kipoi_maxent.periodicity import normalised_amplitudes
+        from kipoi_maxent.periodicity import fourier_periods
 
-        length = run.run["spec"]["sequence_length"]
-        periods = normalised_amplitudes(np.zeros(length)).periods
+        periods = fourier_periods(run.run["spec"]["sequence_length"])
         with atomic_path(run.outdir / "fourier.tsv") as stream:
             stream.write("name\tperiod\tmean_signal_amplitude\tsample_amplitude\n")
             for r in run.records():
@@ -292,10 +306,9 @@ class ReportWriter:
             fourier_sum = r.fourier.astype(np.float64) if fourier_sum is None else fourier_sum + r.fourier
             if r.pca is not None and len(spectra) < 5000:
                 spectra.append(r.pca.spectrum)
-        from kipoi_maxent.periodicity import normalised_amplitudes
+        from kipoi_maxent.periodicity import fourier_periods
 
-        length = run.run["spec"]["sequence_length"]
-        periods = normalised_amplitudes(np.zeros(length)).periods
+        periods = fourier_periods(run.run["spec"]["sequence_length"])
         consensus = None
         if (run.outdir / "consensus.meme").is_file():
             from kipoi_maxent.motifs import read_meme

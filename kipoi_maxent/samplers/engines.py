@@ -34,13 +34,13 @@ class NaiveEngine:
     name = "naive"
 
     def __init__(self, penultimate: PenultimateFunction):
-        self._penultimate = penultimate
+        self.penultimate = penultimate
         self.states: np.ndarray | None = None
         self._proposals: np.ndarray | None = None
 
     def evaluate(self, codes: np.ndarray) -> np.ndarray:
         """Φ of arbitrary sequences, ``(n, L)`` -> ``(n, k)`` float64."""
-        return np.asarray(self._penultimate(codes), dtype=np.float64)
+        return np.asarray(self.penultimate(codes), dtype=np.float64)
 
     def start(self, states: np.ndarray) -> np.ndarray:
         self.states = np.array(states, dtype=np.int8, copy=True)

@@ -158,6 +158,8 @@ def run_chains(
     streams = [input_stream(config.seed, index) for index in indices]
     gibbs = config.sampler == "gibbs"
 
+    if penultimate is not None and getattr(engine, "penultimate", None) == penultimate:
+        penultimate = None  # the engine's own Φ is that function already: no second forward pass
     # the dynamics use the engine's own Φ(x0), consistent with its proposals' Φ
     chain_reference = np.repeat(engine.evaluate(references), chains, axis=0)
     reference_phi = chain_reference[::chains] if penultimate is None else np.asarray(penultimate(references), np.float64)
