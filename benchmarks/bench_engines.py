@@ -416,9 +416,10 @@ def compare_samples(naive_results, other_results, naive, other, resolved, refere
         from kipoi_maxent.samplers import mcmc
 
         streams = [mcmc.input_stream(config.seed, index)]
+        positions_stream = mcmc.position_stream(config.seed)
         variable = [np.flatnonzero(references[index] >= 0)]
         for _ in range(step // mcmc.RANDOM_BLOCK_STEPS + 1):
-            positions, offsets, uniforms = mcmc._draw_block(streams, variable, config.chains)
+            positions, offsets, uniforms = mcmc._draw_block(positions_stream, streams, variable, config.chains)
         offset = step % mcmc.RANDOM_BLOCK_STEPS
         position = int(positions[0, offset])
         u = float(uniforms[0, offset, chain])

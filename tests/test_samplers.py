@@ -52,6 +52,36 @@ def test_unknown_bases_stay_fixed(tiny):
     assert len(np.unique(result.samples[..., 0])) > 1
 
 
+class PositionRecordingEngine(NaiveEngine):
+    """The naive engine, keeping the positions each step proposes."""
+
+    def __init__(self, penultimate):
+        super().__init__(penultimate)
+        self.positions = []
+
+    def propose(self, positions, bases):
+        self.positions.append(positions.copy())
+        return super().propose(positions, bases)
+
+
+def test_inputs_share_positions_within_their_variable_positions(tiny):
+    """Inputs without unknown bases mutate the same position at every step (one matrix product
+    for the fast engines); an input with unknown bases draws uniformly among its others."""
+    resolved = resolve_model(tiny)
+    references = np.array([[2, 0, 3, 1, 2], [1, 1, 0, 3, 2], [-1, 2, -1, 0, 3]], dtype=np.int8)
+    chains, steps = 3, 3000
+    engine = PositionRecordingEngine(resolved.penultimate)
+    run_chains(engine, resolved.weights, references, SamplerConfig(beta=1.0, chains=chains, steps=steps, thin=steps))
+    per_input = np.array(engine.positions)[:, ::chains]  # (steps, inputs)
+    np.testing.assert_array_equal(np.array(engine.positions), np.repeat(per_input, chains, axis=1))
+    np.testing.assert_array_equal(per_input[:, 0], per_input[:, 1])
+    counts = np.bincount(per_input[:, 0], minlength=LENGTH)
+    assert np.all(np.abs(counts - steps / LENGTH) < 5 * np.sqrt(steps / LENGTH))
+    counts = np.bincount(per_input[:, 2], minlength=LENGTH)
+    assert counts[0] == counts[2] == 0
+    assert np.all(np.abs(counts[[1, 3, 4]] - steps / 3) < 5 * np.sqrt(steps / 3))
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("beta", 0, "beta must be > 0"),
     ("beta", -1, "beta must be > 0"),

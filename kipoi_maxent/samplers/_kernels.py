@@ -18,17 +18,20 @@ ACTIVATION_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
 @numba.njit(inline="always", cache=True)
 def _activate(x, kind):
+    # float32 constants: a float64 one in any branch would make every branch float64 and
+    # keep the kernels' loops from vectorising
+    one = np.float32(1.0)
     if kind == 1:
-        return x if x > 0.0 else 0.0
+        return x if x > 0 else np.float32(0.0)
     if kind == 2:
-        return 1.0 / (1.0 + np.exp(-x))
+        return one / (one + np.exp(-x))
     if kind == 3:
         return np.tanh(x)
     return x
 
 
 @numba.njit(parallel=True, cache=True)
-def window_activation_deltas(z, taps, window, current, bases, group_starts, kind, delta_a, changed):
+def window_activation_deltas(z, taps, window, current, bases, block_starts, kind, delta_a, changed):
     """Change of the activated convolution outputs of each chain's mutated window.
 
     Parameters
@@ -41,31 +44,34 @@ def window_activation_deltas(z, taps, window, current, bases, group_starts, kind
         First padded row of each chain's window.
     current : (n,) int8, bases : (n, m) int8
         Base now at the position, and the m alternatives.
-    group_starts : (g + 1,) int
-        Chains ``group_starts[i]:group_starts[i+1]`` share a window (one matrix product).
+    block_starts : (b + 1,) int
+        Chains ``block_starts[i]:block_starts[i+1]`` form block ``i`` (the unit of parallel
+        work and of the ``changed`` flags; a block never spans two windows).
     kind : int
         Activation code.
     delta_a : (n, m, K·F) float32, out
         ``act(z + Δz) − act(z)`` per alternative.
-    changed : (g, K·F) bool, out
-        Whether any chain of the group changed that (row, filter) output.
+    changed : (b, K·F) bool, out
+        Whether any chain of the block changed that (row, filter) output.
     """
     width, filters = taps.shape[1], taps.shape[2]
-    for group in numba.prange(len(group_starts) - 1):
-        changed[group, :] = False
-        for chain in range(group_starts[group], group_starts[group + 1]):
-            old = current[chain]
+    for block in numba.prange(len(block_starts) - 1):
+        flags = changed[block]
+        flags[:] = False
+        for chain in range(block_starts[block], block_starts[block + 1]):
+            old_taps = taps[current[chain]]
             for row in range(width):
-                base_row = window[chain] + row
-                offset = row * filters
+                before_row = z[chain, window[chain] + row]
+                row_flags = flags[row * filters: (row + 1) * filters]
                 for alt in range(bases.shape[1]):
-                    new = bases[chain, alt]
+                    new_taps = taps[bases[chain, alt]]
+                    out = delta_a[chain, alt, row * filters: (row + 1) * filters]
                     for f in range(filters):  # innermost and contiguous: vectorised
-                        before = z[chain, base_row, f]
-                        after = before + taps[new, row, f] - taps[old, row, f]
+                        before = before_row[f]
+                        after = before + new_taps[row, f] - old_taps[row, f]
                         delta = _activate(after, kind) - _activate(before, kind)
-                        delta_a[chain, alt, offset + f] = delta
-                        changed[group, offset + f] |= delta != 0.0
+                        out[f] = delta
+                        row_flags[f] |= delta != 0.0
 
 
 @numba.njit(parallel=True, cache=True)

@@ -33,6 +33,10 @@ ACTIVATIONS = {
 }
 #: Layers that are the identity at inference and may sit between the dense layer and Φ.
 _INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+#: Chains per unit of parallel work of the window kernel.
+_CHAINS_PER_BLOCK = 64
+#: Gather the changed rows of the dense kernel when fewer than this fraction changed.
+_GATHER_BELOW = 0.7
 
 
 class UnsupportedModel(ValueError):
@@ -116,6 +120,7 @@ class IncrementalEngine:
         self._dense_bias = np.asarray(dense.bias.numpy(), dtype=np.float64) if dense.use_bias else 0.0
         self.resync_every = resync_every
         self.states = None
+        self._delta_a = np.empty((0, 0, 0), np.float32)
         if reference is not None:
             self._check_against(reference, length)
 
@@ -165,24 +170,31 @@ class IncrementalEngine:
         n, m = bases.shape
         window = positions + self.left_pad  # first padded Z row covering the position
         current = self.states[np.arange(n), positions]
-        # chains sharing a position share the dense rows: one matrix product per run of them
-        starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
-        group_starts = np.r_[starts, n]
+        # chains sharing a window share the dense rows: one matrix product per run of them;
+        # runs are cut into blocks of chains, the unit of the kernel's parallel work
+        group_starts = np.r_[np.flatnonzero(np.r_[True, window[1:] != window[:-1]]), n]
+        block_starts = np.unique(np.concatenate(
+            [np.arange(start, stop, _CHAINS_PER_BLOCK) for start, stop in zip(group_starts[:-1], group_starts[1:])]
+            + [[n]]))
         size = self.width * self.filters
-        delta_a = np.empty((n, m, size), np.float32)
-        changed = np.empty((len(starts), size), bool)
-        window_activation_deltas(self._z, self._taps, window, current, bases, group_starts,
+        if self._delta_a.shape != (n, m, size):  # reused: a fresh array each step costs page faults
+            self._delta_a = np.empty((n, m, size), np.float32)
+        delta_a = self._delta_a
+        changed = np.empty((len(block_starts) - 1, size), bool)
+        window_activation_deltas(self._z, self._taps, window, current, bases, block_starts,
                                  self._activation_code, delta_a, changed)
-        delta_u = np.zeros((n, m, self.hidden), np.float32)
+        delta_u = np.empty((n, m, self.hidden), np.float32)
+        block_of_group = np.searchsorted(block_starts, group_starts)
         for group, (start, stop) in enumerate(zip(group_starts[:-1], group_starts[1:])):
-            # only (row, filter) outputs whose activation changed in some chain contribute
-            # (ReLU: most stay at 0), so the product runs over those rows of the dense kernel
-            used = np.flatnonzero(changed[group])
-            if len(used) == 0:
-                continue
             rows_w = self._dense_rows[window[start]: window[start] + self.width].reshape(-1, self.hidden)
-            block = np.take(delta_a[start:stop].reshape((stop - start) * m, size), used, axis=1)
-            delta_u[start:stop] = (block @ rows_w[used]).reshape(stop - start, m, -1)
+            block = delta_a[start:stop].reshape((stop - start) * m, size)
+            # only (row, filter) outputs whose activation changed in some chain contribute
+            # (ReLU: most stay at 0 near x0, in sparse nets); once most do, the full product
+            # is cheaper than gathering
+            used = np.flatnonzero(changed[block_of_group[group]: block_of_group[group + 1]].any(axis=0))
+            if len(used) <= _GATHER_BELOW * size:
+                block, rows_w = np.take(block, used, axis=1), rows_w[used]
+            np.matmul(block, rows_w, out=delta_u[start:stop].reshape((stop - start) * m, -1))
         u_new = self._u[:, None] + delta_u
         self._pending = (window, current, u_new, positions, bases)
         return self._dense_activation(u_new)

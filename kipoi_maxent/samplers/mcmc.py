@@ -9,9 +9,13 @@ allows it), then
 - ``gibbs`` (heat bath): evaluates all four bases and draws from their conditional,
   ``∝ exp(−β d + μ N)``.
 
-Both leave eq. (9) invariant. Determinism: every input draws from its own random stream,
-seeded by ``(seed, input index)``, in fixed blocks of steps, so an input's samples do not
-depend on which other inputs share its batch, nor on the engine.
+Both leave eq. (9) invariant. Determinism: positions come from one stream of the seed, shared
+by every input (inputs without unknown bases mutate the same position at a step, so the
+engines' updates are one matrix product for the whole batch); bases and acceptance draws
+come from each input's own stream, seeded by ``(seed, input index)``. Both are drawn in fixed
+blocks of steps, so an input's samples do not depend on which other inputs share its batch,
+nor on the engine. Any position distribution drawn independently of the states keeps eq. (9)
+invariant; sharing one across inputs couples which sites they visit, never their statistics.
 """
 from __future__ import annotations
 
@@ -49,7 +53,8 @@ class SamplerConfig:
     burnin : int
         Proposals per chain discarded before keeping states.
     seed : int
-        Fixes every random draw; input ``i`` uses the stream ``SeedSequence(seed, spawn_key=(i,))``.
+        Fixes every random draw: positions come from ``SeedSequence(seed)``, input ``i``'s
+        bases and acceptance draws from its child ``SeedSequence(seed, spawn_key=(i,))``.
     sampler : str
         ``metropolis`` (the paper's) or ``gibbs`` (heat bath at the chosen position).
     """
@@ -108,8 +113,13 @@ class ChainSamples(NamedTuple):
 
 
 def input_stream(seed: int, input_index: int) -> np.random.Generator:
-    """The random stream of input ``input_index`` of a run seeded with ``seed``."""
+    """The random stream of input ``input_index`` of a run seeded with ``seed`` (bases, acceptance)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(input_index,))))
+
+
+def position_stream(seed: int) -> np.random.Generator:
+    """The stream of the positions every input of a run seeded with ``seed`` mutates."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
 
 
 def run_chains(
@@ -156,6 +166,7 @@ def run_chains(
         if len(positions) == 0:
             raise ValueError(f"input {index} has no A/C/G/T base to sample")
     streams = [input_stream(config.seed, index) for index in indices]
+    positions_stream = position_stream(config.seed)
     gibbs = config.sampler == "gibbs"
 
     if penultimate is not None and getattr(engine, "penultimate", None) == penultimate:
@@ -179,7 +190,7 @@ def run_chains(
     for step in range(config.steps):
         offset = step % RANDOM_BLOCK_STEPS
         if offset == 0:
-            position_block, base_block, uniform_block = _draw_block(streams, variable, chains)
+            position_block, base_block, uniform_block = _draw_block(positions_stream, streams, variable, chains)
         positions = np.repeat(position_block[:, offset], chains)
         current = engine.states[rows, positions]
         if gibbs:
@@ -235,15 +246,21 @@ def _heat_bath_choice(log_ratio: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     return np.minimum(picked, 3) - 1
 
 
-def _draw_block(streams, variable, chains):
+def _draw_block(positions_stream, streams, variable, chains):
     """Random numbers of the next :data:`RANDOM_BLOCK_STEPS` steps of every input.
+
+    One uniform per step from ``positions_stream`` picks the position of every input: the
+    same rank among its variable positions ``variable[i]`` (the same position for inputs
+    without unknown bases).
 
     Returns positions (m, block), base offsets 1..3 (m, block, chains) and uniforms in [0, 1)
     (m, block, chains).
     """
+    rank_fraction = positions_stream.random(RANDOM_BLOCK_STEPS)
     positions, offsets, uniforms = [], [], []
     for stream, allowed in zip(streams, variable):
-        positions.append(allowed[stream.integers(0, len(allowed), size=RANDOM_BLOCK_STEPS)])
+        ranks = np.minimum((rank_fraction * len(allowed)).astype(np.int64), len(allowed) - 1)
+        positions.append(allowed[ranks])
         offsets.append(stream.integers(1, 4, size=(RANDOM_BLOCK_STEPS, chains), dtype=np.int8))
         uniforms.append(stream.random(size=(RANDOM_BLOCK_STEPS, chains)))
     return np.stack(positions), np.stack(offsets), np.stack(uniforms)
