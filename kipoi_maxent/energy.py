@@ -59,7 +59,8 @@ def weighted_distance(reference: np.ndarray, activations: np.ndarray, weights: n
     -------
     np.ndarray, shape (...,), float64
     """
-    diff = (np.asarray(activations, dtype=np.float64) - reference) * weights
+    diff = np.subtract(activations, reference, dtype=np.float64)
+    diff *= weights  # in place: on every MCMC step, temporaries cost more than the arithmetic
     return np.sqrt(np.einsum("...k,...k->...", diff, diff))
 
 

@@ -319,15 +319,17 @@ class InputEncoder:
         squeezed = [a for a in layout if a != 1]
         self._transpose = (0,) + tuple(1 + ("L", 4).index(a) for a in squeezed)
         self._shape_tail = tuple(-1 if a == "L" else a for a in layout)
+        # the encoded (normalised) channel row of each code 0..3 and of unknown bases (-1, last),
+        # so encoding is one gather, not arithmetic per base
+        rows = one_hot(np.array([0, 1, 2, 3, -1]))[:, self._channel_codes]
+        self._rows = rows if self.center is None else (rows - self.center) / self.scale
 
     def encode(self, codes: np.ndarray) -> np.ndarray:
         """``(n, L)`` int8 codes -> model input ``(n, *layout)`` float32.
 
         Unknown bases (-1) are all-zero one-hot rows before normalisation.
         """
-        x = one_hot(codes)[..., self._channel_codes]
-        if self.center is not None:
-            x = (x - self.center) / self.scale
+        x = np.take(self._rows, codes, axis=0, mode="wrap")  # code -1 wraps to the last row
         x = np.transpose(x, self._transpose)
         return np.ascontiguousarray(x.reshape((len(x),) + self._shape_tail), dtype=np.float32)
 
