@@ -4,6 +4,8 @@ One process, three Keras 3 networks with random (seeded) weights:
 
 - ``ctcf``: the paper's CTCF net, (101, 4) → Conv1D(64, 24, relu) → Flatten → Dense(100, relu)
   → Dropout(0.1) → Dense(2, softmax); μ = 0;
+- ``ctcf_trained``: the same architecture with the shipped example's trained weights
+  (``example_configs/models/ctcf_cnn``), the network users of the demo run;
 - ``nucleosome``: the paper's nucleosome net, (201, 4) with Bernoulli-normalised one-hot input
   (S. cerevisiae base frequencies, 38.3 % GC) → Conv1D(30, 6, sigmoid) → Flatten →
   Dense(400, sigmoid) → Dense(2, softmax); μ = −0.49 as in the paper;
@@ -96,6 +98,7 @@ class Sizes:
 SIZES = {
     "default": {
         "ctcf": Sizes(20, 200, 2, 2000, 500, 1, 600, 300),
+        "ctcf_trained": Sizes(20, 200, 2, 2000, 500, 1, 600, 300),
         "nucleosome": Sizes(10, 150, 2, 1000, 250, 1, 600, 300),
         # 48 steps: the chains' start (one full forward pass, as long as a naive step) stays a
         # small part of the windowed engine's run
@@ -103,6 +106,7 @@ SIZES = {
     },
     "quick": {
         "ctcf": Sizes(20, 40, 1, 400, 100, 1, 300, 150),
+        "ctcf_trained": Sizes(20, 40, 1, 400, 100, 1, 300, 150),
         "nucleosome": Sizes(5, 40, 1, 300, 75, 1, 300, 150),
         "basset": Sizes(2, 6, 0, 0, 0, 1, 3, 0, calibration_trials=3),
     },
@@ -122,6 +126,13 @@ def build_ctcf():
     x = layers.Dense(100, activation="relu")(x)
     x = layers.Dropout(0.1)(x)
     return keras.Model(inputs, layers.Dense(2, activation="softmax")(x), name="ctcf")
+
+
+def build_ctcf_trained():
+    """The shipped example CTCF model (paper architecture, trained on planted JASPAR sites)."""
+    import keras
+
+    return keras.models.load_model(os.path.join(REPO, "example_configs", "models", "ctcf_cnn", "model.keras"))
 
 
 def build_nucleosome():
@@ -163,6 +174,8 @@ class Network:
 NETWORKS = [
     Network("ctcf", build_ctcf, 0.0, 0.5,
             description="(101,4) Conv1D(64,24,relu) Flatten Dense(100,relu) Dropout(0.1) Dense(2,softmax)"),
+    Network("ctcf_trained", build_ctcf_trained, 0.0, 0.5,
+            description="the same architecture, trained: example_configs/models/ctcf_cnn"),
     Network("nucleosome", build_nucleosome, -0.49, 0.383, bernoulli=True,
             description="(201,4) Bernoulli-normalised; Conv1D(30,6,sigmoid) Flatten Dense(400,sigmoid) "
                         "Dense(2,softmax)"),
@@ -233,6 +246,65 @@ def rows_per_second(function, argument, rows: int, min_seconds: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # One network
 # ---------------------------------------------------------------------------------------------
+def forward_flops(sub_model) -> float:
+    """FLOPs (2 x multiply-adds) of one row through the Conv1D and Dense layers of a Keras model."""
+    flops = 0.0
+    for layer in sub_model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv1D":
+            flops += 2.0 * layer.output.shape[1] * layer.kernel_size[0] * layer.input.shape[-1] * layer.filters
+        elif kind == "Dense":
+            flops += 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return flops
+
+
+def sgemm_gflops(rows: int, inner: int, columns: int, min_seconds: float) -> float:
+    """GFLOP/s of numpy's float32 ``(rows, inner) @ (inner, columns)`` (BLAS), best of repeats."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, inner), dtype=np.float32)
+    b = rng.standard_normal((inner, columns), dtype=np.float32)
+    out = np.empty((rows, columns), np.float32)
+    np.matmul(a, b, out=out)
+    best, spent = float("inf"), 0.0
+    while spent < min_seconds:
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+    return 2.0 * rows * inner * columns / best / 1e9
+
+
+def blas_core() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return ", ".join(sorted({f"{i['internal_api']} {i.get('architecture', '?')}" for i in threadpool_info()
+                                 if i.get("user_api") == "blas"})) or "?"
+    except ImportError:
+        return "?"
+
+
+def roofline(resolved, engines: dict, forward: dict, step_rows: int, min_seconds: float) -> dict:
+    """The FLOPs and rates that bound the incremental engine's ratio to the naive one.
+
+    The naive engine runs the full forward pass (``forward_flops`` per proposal) at TensorFlow's
+    rate; the incremental engine's dominant cost is the dense update, a product over every row
+    of the window, ``2 x window x filters x hidden`` FLOPs per proposal, by numpy's sgemm (timed
+    here at the shape of one step).
+    """
+    naive_flops = forward_flops(resolved.network.sub_model)
+    out = dict(naive_flops=naive_flops, naive_gflops=naive_flops * forward["raw_block"] / 1e9,
+               blas=blas_core(), big_gflops=sgemm_gflops(1024, 1024, 1024, min_seconds))
+    engine = engines.get("incremental")
+    if engine is not None:
+        inner = engine.width * engine.filters
+        out.update(update_flops=2.0 * inner * engine.hidden, update_shape=(step_rows, inner, engine.hidden),
+                   update_gflops=sgemm_gflops(step_rows, inner, engine.hidden, min_seconds))
+        # naive seconds per proposal / update-product seconds per proposal
+        out["ceiling"] = (1 / forward["raw_block"]) / (out["update_flops"] / (out["update_gflops"] * 1e9))
+    return out
+
+
 @dataclass
 class Row:
     network: str
@@ -594,9 +666,10 @@ def bench_network(net: Network, sizes: Sizes, args, log):
             copy.notes.append(f"naive (no faster engine: {fallback}); figures are the naive row's, not re-run")
             rows.append(copy)
 
+    bounds = roofline(resolved, engines, forward, step_rows, min_seconds)
     log(f"  ({net.name} took {time.perf_counter() - t_net:.0f} s)")
     return dict(network=net, resolved=resolved, beta=beta, beta_acceptance=beta_acceptance, sd=sd,
-                forward=forward, rows=rows, fallback=fallback, sizes=sizes)
+                forward=forward, rows=rows, fallback=fallback, sizes=sizes, roofline=bounds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,6 +801,20 @@ def print_report(outcomes, mode: str, log):
             f"(overhead {1 - reference.evaluations_per_s / f['raw_block']:.0%}; {f['block']}-row padding "
             f"alone x{f['padding']['metropolis']:.2f} rows); gibbs {_fmt(gibbs.evaluations_per_s)} eval/s = "
             f"{gibbs.evaluations_per_s / f['raw_block']:.0%} (padding x{f['padding']['gibbs']:.2f}).")
+        bounds = outcome["roofline"]
+        text = (f"  roofline: naive forward {bounds['naive_flops'] / 1e6:.2f} MFLOP/row x {_fmt(f['raw_block'])} "
+                f"rows/s = {bounds['naive_gflops']:.0f} GFLOP/s (TensorFlow); numpy sgemm [{bounds['blas']}] "
+                f"{bounds['big_gflops']:.0f} GFLOP/s at 1024³")
+        if "ceiling" in bounds:
+            incremental = next(r for r in outcome["rows"] if r.engine == "incremental" and r.sampler == "metropolis")
+            rows, inner, hidden = bounds["update_shape"]
+            text += (f", {bounds['update_gflops']:.0f} GFLOP/s at the incremental update's shape "
+                     f"({rows} x {inner} x {hidden}); the update is ≤ {bounds['update_flops'] / 1e3:.0f} kFLOP/proposal "
+                     f"({bounds['naive_flops'] / bounds['update_flops']:.1f}x fewer than a forward pass), so with "
+                     f"every other cost at zero the incremental engine would run {bounds['ceiling']:.1f}x the naive "
+                     f"one; measured {incremental.proposals_per_s / reference.proposals_per_s:.2f}x (effective "
+                     f"{incremental.proposals_per_s * bounds['update_flops'] / 1e9:.0f} GFLOP/s of update)")
+        log(text + ".")
         for r in outcome["rows"]:
             for note in r.notes:
                 log(f"  {r.engine} + {r.sampler}: {note}")
@@ -764,8 +851,8 @@ def run_genome_composition(quick: bool, log):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (~2 min)")
-    parser.add_argument("--networks", default="ctcf,nucleosome,basset",
-                        help="comma-separated subset of ctcf, nucleosome, basset")
+    parser.add_argument("--networks", default="ctcf,ctcf_trained,nucleosome,basset",
+                        help="comma-separated subset of ctcf, ctcf_trained, nucleosome, basset")
     parser.add_argument("--engines", default="",
                         help="comma-separated engines to measure besides naive and auto's choice "
                              "(incremental, windowed)")

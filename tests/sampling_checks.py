@@ -58,3 +58,33 @@ def assert_samples_match_enumeration(resolved, engine, x0, beta, mu, sampler):
                                 axis=1)
     # float32 networks; the fast engines accumulate float32 updates between re-syncs
     np.testing.assert_allclose(result.distances.ravel(), recomputed, rtol=1e-4, atol=1e-4)
+
+
+def assert_phi_does_not_depend_on_the_batch(engine, length, inputs=3, chains=4, steps=25, seed=0):
+    """Φ of every proposal of an input is bit-identical run in a batch of ``inputs`` inputs and alone.
+
+    Each step proposes all three other bases at one position per input, shared by its chains
+    (as :func:`~kipoi_maxent.samplers.run_chains` does), on even steps the same for all inputs
+    (as for inputs without unknown bases), and accepts a random alternative or none.
+    """
+    rng = np.random.default_rng(seed)
+    references = rng.integers(0, 4, (inputs, length)).astype(np.int8)
+    positions = rng.integers(0, length, (steps, inputs))
+    positions[::2] = positions[::2, :1]
+    choices = rng.integers(-1, 3, (steps, inputs, chains))
+
+    def trajectory(selected):
+        phis = [engine.start(np.repeat(references[selected], chains, axis=0), chains_per_input=chains)]
+        rows = np.arange(len(selected) * chains)
+        for step in range(steps):
+            at = np.repeat(positions[step, selected], chains)
+            bases = ((engine.states[rows, at][:, None] + np.arange(1, 4)) % 4).astype(np.int8)
+            phis.append(engine.propose(at, bases))
+            engine.accept(choices[step, selected].ravel())
+        return [phi.reshape(len(selected), chains, *phi.shape[1:]) for phi in phis]
+
+    together = trajectory(np.arange(inputs))
+    for i in range(inputs):
+        alone = trajectory(np.array([i]))
+        for step, (a, b) in enumerate(zip(together, alone)):
+            np.testing.assert_array_equal(a[i], b[0], err_msg=f"input {i}, step {step}")

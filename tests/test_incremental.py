@@ -4,7 +4,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from sampling_checks import assert_same_chains
+from sampling_checks import assert_phi_does_not_depend_on_the_batch, assert_same_chains
 from toy_models import tiny_keras_model
 
 from kipoi_maxent.api import resolve_model
@@ -15,14 +15,14 @@ from kipoi_maxent.spec import ModelSpec, Normalization
 CTCF = Path(__file__).resolve().parent.parent / "example_configs" / "models" / "ctcf_cnn"
 
 
-def _conv_dense(length, padding, activation, seed=0, pool=False):
+def _conv_dense(length, padding, activation, seed=0, pool=False, filters=6, width=4, hidden=8):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((length, 4))
-    x = keras.layers.Conv1D(6, 4, padding=padding, activation=activation)(inputs)
+    x = keras.layers.Conv1D(filters, width, padding=padding, activation=activation)(inputs)
     if pool:
         x = keras.layers.MaxPooling1D(2)(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(8, activation=activation)(x)
+    x = keras.layers.Dense(hidden, activation=activation)(x)
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
@@ -77,3 +77,11 @@ def test_unsupported_models_fall_back_or_fail_clearly():
     assert "layout" in make_engine("auto", channels_first)[1]
     with pytest.raises(ValueError, match="engine must be"):
         make_engine("fast", resolved)
+
+
+def test_phi_does_not_depend_on_the_batch():
+    """The per-step update and the periodic full recomputation give an input the same Φ in any batch."""
+    # big enough that BLAS blocks the products (tiny ones round the same at any batch)
+    resolved = resolve_model(_conv_dense(40, "valid", "relu", seed=5, filters=32, width=12, hidden=64))
+    engine = IncrementalEngine(resolved.network.sub_model, resolved.encoder, resync_every=7)
+    assert_phi_does_not_depend_on_the_batch(engine, 40)

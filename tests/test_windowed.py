@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 from sampling_checks import (
+    assert_phi_does_not_depend_on_the_batch,
     assert_same_chains,
     assert_samples_match_enumeration,
     beta_for_x0_probability,
@@ -162,3 +163,12 @@ def test_auto_keeps_the_incremental_engine_where_it_applies():
     windowed = make_engine("windowed", resolved)[0]
     codes = np.random.default_rng(0).integers(0, 4, (5, 8)).astype(np.int8)
     np.testing.assert_allclose(windowed.evaluate(codes), resolved.penultimate(codes), rtol=1e-5, atol=1e-6)
+
+
+def test_phi_does_not_depend_on_the_batch(basset_like):
+    engine = WindowedEngine(basset_like.network.sub_model, basset_like.encoder, resync_every=7)
+    assert_phi_does_not_depend_on_the_batch(engine, basset_like.sequence_length)
+
+
+def test_naive_phi_does_not_depend_on_the_batch(basset_like):
+    assert_phi_does_not_depend_on_the_batch(NaiveEngine(basset_like.penultimate), basset_like.sequence_length)

@@ -31,7 +31,7 @@ def _activate(x, kind):
 
 
 @numba.njit(parallel=True, cache=True)
-def window_activation_deltas(z, taps, window, current, bases, block_starts, kind, delta_a, changed):
+def window_activation_deltas(z, taps, window, current, bases, kind, delta_a):
     """Change of the activated convolution outputs of each chain's mutated window.
 
     Parameters
@@ -44,34 +44,23 @@ def window_activation_deltas(z, taps, window, current, bases, block_starts, kind
         First padded row of each chain's window.
     current : (n,) int8, bases : (n, m) int8
         Base now at the position, and the m alternatives.
-    block_starts : (b + 1,) int
-        Chains ``block_starts[i]:block_starts[i+1]`` form block ``i`` (the unit of parallel
-        work and of the ``changed`` flags; a block never spans two windows).
     kind : int
         Activation code.
     delta_a : (n, m, K·F) float32, out
         ``act(z + Δz) − act(z)`` per alternative.
-    changed : (b, K·F) bool, out
-        Whether any chain of the block changed that (row, filter) output.
     """
     width, filters = taps.shape[1], taps.shape[2]
-    for block in numba.prange(len(block_starts) - 1):
-        flags = changed[block]
-        flags[:] = False
-        for chain in range(block_starts[block], block_starts[block + 1]):
-            old_taps = taps[current[chain]]
-            for row in range(width):
-                before_row = z[chain, window[chain] + row]
-                row_flags = flags[row * filters: (row + 1) * filters]
-                for alt in range(bases.shape[1]):
-                    new_taps = taps[bases[chain, alt]]
-                    out = delta_a[chain, alt, row * filters: (row + 1) * filters]
-                    for f in range(filters):  # innermost and contiguous: vectorised
-                        before = before_row[f]
-                        after = before + new_taps[row, f] - old_taps[row, f]
-                        delta = _activate(after, kind) - _activate(before, kind)
-                        out[f] = delta
-                        row_flags[f] |= delta != 0.0
+    for chain in numba.prange(len(window)):
+        old_taps = taps[current[chain]]
+        for row in range(width):
+            before_row = z[chain, window[chain] + row]
+            for alt in range(bases.shape[1]):
+                new_taps = taps[bases[chain, alt]]
+                out = delta_a[chain, alt, row * filters: (row + 1) * filters]
+                for f in range(filters):  # innermost and contiguous: vectorised
+                    before = before_row[f]
+                    after = before + new_taps[row, f] - old_taps[row, f]
+                    out[f] = _activate(after, kind) - _activate(before, kind)
 
 
 @numba.njit(parallel=True, cache=True)

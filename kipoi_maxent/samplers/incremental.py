@@ -11,6 +11,10 @@ keeps each chain's convolution pre-activations ``Z`` ``(P, F)`` and dense pre-ac
   matrix product per input, because all chains of an input share the proposed position;
 - ``Φ = act(U + ΔU)``.
 
+Batch invariance: every product has a fixed shape per input (one per input, or per sequence
+for full passes), so an input's Φ does not depend on which other inputs share the batch
+(BLAS rounds a row differently at another position or matrix size).
+
 Rounding drift of the running sums is bounded by a full recomputation every
 ``resync_every`` steps. Given the framework's forward pass, the engine checks its own against
 it on random sequences at construction (fastISM-style) and refuses the model on a mismatch.
@@ -21,7 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kipoi_maxent.samplers._kernels import ACTIVATION_CODES, apply_window_change, window_activation_deltas
+from kipoi_maxent.samplers._kernels import (
+    ACTIVATION_CODES,
+    apply_window_change,
+    window_activation_deltas,
+)
+from kipoi_maxent.samplers.engines import chains_per_input_of, per_input_window_products
 from kipoi_maxent.sequence import ALPHABET
 
 #: Supported activations, by Keras name.
@@ -33,10 +42,6 @@ ACTIVATIONS = {
 }
 #: Layers that are the identity at inference and may sit between the dense layer and Φ.
 _INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
-#: Chains per unit of parallel work of the window kernel.
-_CHAINS_PER_BLOCK = 64
-#: Gather the changed rows of the dense kernel when fewer than this fraction changed.
-_GATHER_BELOW = 0.7
 
 
 class UnsupportedModel(ValueError):
@@ -130,17 +135,17 @@ class IncrementalEngine:
         x = self._encoder.encode(codes)  # (n, L, 4)
         x = np.pad(x, ((0, 0), (self.left_pad, self.right_pad), (0, 0)))
         windows = np.lib.stride_tricks.sliding_window_view(x, self.width, axis=1)  # (n, P, 4, K)
-        windows = windows.transpose(0, 1, 3, 2).reshape(len(x) * self.outputs, -1)
-        z = windows @ self._kernel.reshape(-1, self.filters) + self._conv_bias
+        windows = windows.transpose(0, 1, 3, 2).reshape(len(x), self.outputs, -1)
+        z = np.matmul(windows, self._kernel.reshape(-1, self.filters)) + self._conv_bias  # one product per sequence
         padded = np.zeros((len(x), self.outputs + 2 * (self.width - 1), self.filters), np.float32)
-        padded[:, self.width - 1: self.width - 1 + self.outputs] = z.reshape(len(x), self.outputs, -1)
+        padded[:, self.width - 1: self.width - 1 + self.outputs] = z
         return padded
 
     def _dense_preactivations(self, z_padded: np.ndarray) -> np.ndarray:
         inner = z_padded[:, self.width - 1: self.width - 1 + self.outputs]
         activated = self._conv_activation(inner).reshape(len(z_padded), -1)
         core = self._dense_rows[self.width - 1: self.width - 1 + self.outputs].reshape(-1, self.hidden)
-        return (activated @ core).astype(np.float64) + self._dense_bias
+        return np.matmul(activated[:, None], core)[:, 0].astype(np.float64) + self._dense_bias  # per sequence
 
     def evaluate(self, codes: np.ndarray) -> np.ndarray:
         """Φ of arbitrary sequences, ``(n, L)`` -> ``(n, H)`` float64 (numpy forward pass)."""
@@ -156,8 +161,9 @@ class IncrementalEngine:
             raise UnsupportedModel("its numpy forward pass disagrees with the framework's (unsupported layer option)")
 
     # -- the engine interface ------------------------------------------------------------
-    def start(self, states: np.ndarray) -> np.ndarray:
+    def start(self, states: np.ndarray, chains_per_input: int | None = None) -> np.ndarray:
         self.states = np.array(states, dtype=np.int8, copy=True)
+        self._chains_per_input = chains_per_input_of(len(self.states), chains_per_input)
         self._steps = 0
         return self._resync()
 
@@ -168,33 +174,14 @@ class IncrementalEngine:
 
     def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
         n, m = bases.shape
+        size = self.width * self.filters
         window = positions + self.left_pad  # first padded Z row covering the position
         current = self.states[np.arange(n), positions]
-        # chains sharing a window share the dense rows: one matrix product per run of them;
-        # runs are cut into blocks of chains, the unit of the kernel's parallel work
-        group_starts = np.r_[np.flatnonzero(np.r_[True, window[1:] != window[:-1]]), n]
-        block_starts = np.unique(np.concatenate(
-            [np.arange(start, stop, _CHAINS_PER_BLOCK) for start, stop in zip(group_starts[:-1], group_starts[1:])]
-            + [[n]]))
-        size = self.width * self.filters
         if self._delta_a.shape != (n, m, size):  # reused: a fresh array each step costs page faults
             self._delta_a = np.empty((n, m, size), np.float32)
-        delta_a = self._delta_a
-        changed = np.empty((len(block_starts) - 1, size), bool)
-        window_activation_deltas(self._z, self._taps, window, current, bases, block_starts,
-                                 self._activation_code, delta_a, changed)
+        window_activation_deltas(self._z, self._taps, window, current, bases, self._activation_code, self._delta_a)
         delta_u = np.empty((n, m, self.hidden), np.float32)
-        block_of_group = np.searchsorted(block_starts, group_starts)
-        for group, (start, stop) in enumerate(zip(group_starts[:-1], group_starts[1:])):
-            rows_w = self._dense_rows[window[start]: window[start] + self.width].reshape(-1, self.hidden)
-            block = delta_a[start:stop].reshape((stop - start) * m, size)
-            # only (row, filter) outputs whose activation changed in some chain contribute
-            # (ReLU: most stay at 0 near x0, in sparse nets); once most do, the full product
-            # is cheaper than gathering
-            used = np.flatnonzero(changed[block_of_group[group]: block_of_group[group + 1]].any(axis=0))
-            if len(used) <= _GATHER_BELOW * size:
-                block, rows_w = np.take(block, used, axis=1), rows_w[used]
-            np.matmul(block, rows_w, out=delta_u[start:stop].reshape((stop - start) * m, -1))
+        per_input_window_products(self._delta_a, self._dense_rows, window, self._chains_per_input, delta_u)
         u_new = self._u[:, None] + delta_u
         self._pending = (window, current, u_new, positions, bases)
         return self._dense_activation(u_new)

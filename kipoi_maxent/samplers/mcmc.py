@@ -175,7 +175,7 @@ def run_chains(
     chain_reference = np.repeat(engine.evaluate(references), chains, axis=0)
     reference_phi = chain_reference[::chains] if penultimate is None else np.asarray(penultimate(references), np.float64)
     kept_reference = np.repeat(reference_phi, chains, axis=0)
-    phi = engine.start(np.repeat(references, chains, axis=0))
+    phi = engine.start(np.repeat(references, chains, axis=0), chains_per_input=chains)
     distance = weighted_distance(chain_reference, phi, weights)
     rows = np.arange(n_inputs * chains)
     alternatives = np.arange(1, 4, dtype=np.int8)  # base offsets: the three other bases

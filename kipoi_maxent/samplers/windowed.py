@@ -12,8 +12,12 @@ layer's pre-activation ``U`` (float64); a proposal
   per block, shifted inwards at the sequence ends;
 - recomputes only those rows, from the block's stored input with the previous block's new rows
   overlaid: one im2col matrix product over all chains and alternatives per block;
-- adds the change of the flattened rows to ``U`` (a matrix product per run of chains sharing
-  the window, i.e. per input) and runs the remaining dense layers in full.
+- adds the change of the flattened rows to ``U`` (one matrix product per input, whose chains
+  share the window) and runs the remaining dense layers in full.
+
+Batch invariance: every matrix product has a fixed shape per chain, input or sequence, so an
+input's Φ does not depend on which other inputs share the batch (BLAS rounds a row
+differently at another position or matrix size).
 
 Proposals leave the state untouched; ``accept`` copies the chosen alternative's windows in.
 Block outputs are stored in float32, the framework's own precision: they are recomputed from
@@ -35,6 +39,7 @@ import numba
 import numpy as np
 
 from kipoi_maxent._validation import check_number
+from kipoi_maxent.samplers.engines import chains_per_input_of, per_input_window_products
 from kipoi_maxent.samplers.incremental import (
     _INFERENCE_IDENTITY,
     ACTIVATIONS,
@@ -149,8 +154,8 @@ class WindowedEngine:
 
     def _dense_preactivations(self, last: np.ndarray) -> np.ndarray:
         """``U`` ``(n, H)`` float64 from the last block's output ``(n, P, F)``."""
-        flat = last.reshape(len(last), -1)
-        return (flat @ self._dense_rows.reshape(flat.shape[1], -1)).astype(np.float64) + self._dense_bias
+        flat = last.reshape(len(last), 1, -1)  # one product per sequence: batch-invariant rounding
+        return np.matmul(flat, self._dense_rows.reshape(flat.shape[2], -1))[:, 0].astype(np.float64) + self._dense_bias
 
     def _phi(self, u: np.ndarray) -> np.ndarray:
         for step in self._tail:
@@ -195,8 +200,9 @@ class WindowedEngine:
         self.states = None
 
     # -- the engine interface ------------------------------------------------------------
-    def start(self, states: np.ndarray) -> np.ndarray:
+    def start(self, states: np.ndarray, chains_per_input: int | None = None) -> np.ndarray:
         self.states = np.array(states, dtype=np.int8, copy=True)
+        self._chains_per_input = chains_per_input_of(len(self.states), chains_per_input)
         self._steps = 0
         chunk = self._chunk()
         parts = [self._levels(self.states[i:i + chunk]) for i in range(0, len(self.states), chunk)]
@@ -223,12 +229,7 @@ class WindowedEngine:
         old = self._stored[-1][chains[:, None], changed_start[:, None] + np.arange(rows)]  # (n, rows, F)
         delta = (changed - old[:, None]).reshape(n, m, -1)
         delta_u = np.empty((n, m, self._dense_rows.shape[2]), np.float32)
-        # chains sharing a window share the dense rows: one matrix product per run of them
-        runs = np.flatnonzero(changed_start[1:] != changed_start[:-1]) + 1
-        for first, stop in zip([0, *runs], [*runs, n]):
-            rows_w = self._dense_rows[changed_start[first]: changed_start[first] + rows].reshape(delta.shape[2], -1)
-            product = delta[first:stop].reshape((stop - first) * m, -1) @ rows_w
-            delta_u[first:stop] = product.reshape(stop - first, m, -1)
+        per_input_window_products(delta, self._dense_rows, changed_start, self._chains_per_input, delta_u)
         u_new = self._u[:, None] + delta_u
         self._pending = (positions, bases, windows, u_new)
         return self._phi(u_new.reshape(n * m, -1)).reshape(n, m, -1)
@@ -281,7 +282,9 @@ def _block_window(block: _Block, stored, input_start, overlay, overlay_start, wo
         columns, z = (buffer[: (last - first) * m * rows] for buffer in workspace[block.name])
         _window_columns(stored[first:last], input_start[first:last], overlay[first:last],
                         overlay_start[first:last], block.width, rows, columns)
-        np.matmul(columns, block.kernel, out=z)
+        # one product per chain (fixed shape: rounding independent of the chunk and the batch)
+        np.matmul(columns.reshape(last - first, m * rows, taps), block.kernel,
+                  out=z.reshape(last - first, m * rows, filters))
         z += block.bias
         part = z.reshape(last - first, m, rows, filters)
         for step in block.steps:
@@ -395,7 +398,8 @@ def _dense_step(layer) -> Step:
     kernel = np.asarray(layer.kernel.numpy(), np.float32)
     bias = np.asarray(layer.bias.numpy(), np.float32) if layer.use_bias else np.float32(0)
     activation = ACTIVATIONS[_activation(layer)]
-    return lambda x: activation(np.asarray(x, np.float32) @ kernel + bias)
+    # one product per row (a vector-matrix product): rounding independent of the batch
+    return lambda x: activation(np.matmul(np.asarray(x, np.float32)[..., None, :], kernel)[..., 0, :] + bias)
 
 
 def _parse(sub_model, length: int):
