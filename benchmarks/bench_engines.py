@@ -246,6 +246,14 @@ def rows_per_second(function, argument, rows: int, min_seconds: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # One network
 # ---------------------------------------------------------------------------------------------
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next((set(line.split(":", 1)[1].split()) for line in fh if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
 def forward_flops(sub_model) -> float:
     """FLOPs (2 x multiply-adds) of one row through the Conv1D and Dense layers of a Keras model."""
     flops = 0.0
@@ -815,6 +823,10 @@ def print_report(outcomes, mode: str, log):
                      f"one; measured {incremental.proposals_per_s / reference.proposals_per_s:.2f}x (effective "
                      f"{incremental.proposals_per_s * bounds['update_flops'] / 1e9:.0f} GFLOP/s of update)")
         log(text + ".")
+        if "avx512f" in _cpu_flags() and "SkylakeX" not in bounds["blas"] and "Cooperlake" not in bounds["blas"]:
+            log("  note: this CPU has AVX-512 (TensorFlow's oneDNN uses it) but numpy's OpenBLAS runs its "
+                f"{bounds['blas']} kernels; OPENBLAS_CORETYPE=SkylakeX, set before Python starts, selects its "
+                "AVX-512 ones.")
         for r in outcome["rows"]:
             for note in r.notes:
                 log(f"  {r.engine} + {r.sampler}: {note}")

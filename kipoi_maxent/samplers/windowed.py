@@ -221,7 +221,7 @@ class WindowedEngine:
         for level, block in enumerate(self.blocks):
             start = block.window_start(changed_start)
             changed = _block_window(block, self._stored[level], start * block.stride, changed,
-                                    changed_start + block.pad_left, self._workspace)
+                                    changed_start + block.pad_left, self._workspace, self._chains_per_input)
             windows.append((start, changed))
             changed_start = start
         rows = changed.shape[2]
@@ -250,7 +250,8 @@ class WindowedEngine:
             self._resync()
 
 
-def _block_window(block: _Block, stored, input_start, overlay, overlay_start, workspace: dict) -> np.ndarray:
+def _block_window(block: _Block, stored, input_start, overlay, overlay_start, workspace: dict,
+                  group: int = 1) -> np.ndarray:
     """Output rows ``[s, s + window)`` of ``block`` for each chain and alternative.
 
     Parameters
@@ -263,6 +264,11 @@ def _block_window(block: _Block, stored, input_start, overlay, overlay_start, wo
         The alternatives' new input rows, at padded rows ``overlay_start`` ``(n,)`` onwards.
     workspace : dict
         Buffers by block name, kept for the next call (pass ``{}`` for one-off calls).
+    group : int
+        Chains ``i·group … (i+1)·group − 1`` (an input's) get products whose shapes depend on
+        ``group`` alone, so their rounding does not depend on the other chains (batch
+        invariance): one product per group when the work space holds whole groups, else
+        products over fixed runs of chains that restart at every group.
 
     Returns
     -------
@@ -271,25 +277,29 @@ def _block_window(block: _Block, stored, input_start, overlay, overlay_start, wo
     n, m = overlay.shape[:2]
     rows = block.window * block.stride
     taps, filters = block.kernel.shape
-    chains = max(1, _CHUNK_FLOATS // (m * rows * taps))  # per im2col matrix
+    fit = max(1, _CHUNK_FLOATS // (m * rows * taps))  # chains per im2col matrix
+    per_product = group if fit >= group else fit
+    chains = per_product * max(1, fit // per_product)
     needed = min(n, chains) * m * rows
     if block.name not in workspace or len(workspace[block.name][0]) < needed:
         workspace[block.name] = (np.empty((needed, taps), np.float32), np.empty((needed, filters), np.float32))
     input_start, overlay_start = np.asarray(input_start, np.int64), np.asarray(overlay_start, np.int64)
     out = np.empty((n, m, block.window, filters), np.float32)
-    for first in range(0, n, chains):
-        last = min(first + chains, n)
-        columns, z = (buffer[: (last - first) * m * rows] for buffer in workspace[block.name])
-        _window_columns(stored[first:last], input_start[first:last], overlay[first:last],
-                        overlay_start[first:last], block.width, rows, columns)
-        # one product per chain (fixed shape: rounding independent of the chunk and the batch)
-        np.matmul(columns.reshape(last - first, m * rows, taps), block.kernel,
-                  out=z.reshape(last - first, m * rows, filters))
-        z += block.bias
-        part = z.reshape(last - first, m, rows, filters)
-        for step in block.steps:
-            part = step(part)
-        out[first:last] = part
+    group_starts = range(0, n, group) if per_product < group else [0]
+    for group_first in group_starts:
+        group_last = min(group_first + group, n) if per_product < group else n
+        for first in range(group_first, group_last, chains):
+            last = min(first + chains, group_last)
+            columns, z = (buffer[: (last - first) * m * rows] for buffer in workspace[block.name])
+            _window_columns(stored[first:last], input_start[first:last], overlay[first:last],
+                            overlay_start[first:last], block.width, rows, columns)
+            products = -(-(last - first) // per_product)
+            np.matmul(columns.reshape(products, -1, taps), block.kernel, out=z.reshape(products, -1, filters))
+            z += block.bias
+            part = z.reshape(last - first, m, rows, filters)
+            for step in block.steps:
+                part = step(part)
+            out[first:last] = part
     return out
 
 
