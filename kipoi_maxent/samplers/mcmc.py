@@ -11,7 +11,8 @@ allows it), then
 
 Both leave eq. (9) invariant. Determinism: positions come from one stream of the seed, shared
 by every input (inputs without unknown bases mutate the same position at a step, so the
-engines' updates are one matrix product for the whole batch); bases and acceptance draws
+fast engines' updates of the whole batch read the same rows of the dense kernel); bases and
+acceptance draws
 come from each input's own stream, seeded by ``(seed, input index)``. Both are drawn in fixed
 blocks of steps, so an input's samples do not depend on which other inputs share its batch,
 nor on the engine. Any position distribution drawn independently of the states keeps eq. (9)

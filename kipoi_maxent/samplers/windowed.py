@@ -11,7 +11,7 @@ layer's pre-activation ``U`` (float64); a proposal
   poolings of total stride ``S``: ``[a // S, b // S]``), as a window of a fixed number of rows
   per block, shifted inwards at the sequence ends;
 - recomputes only those rows, from the block's stored input with the previous block's new rows
-  overlaid: one im2col matrix product over all chains and alternatives per block;
+  overlaid: one im2col matrix product per block and input (over its chains and alternatives);
 - adds the change of the flattened rows to ``U`` (one matrix product per input, whose chains
   share the window) and runs the remaining dense layers in full.
 
