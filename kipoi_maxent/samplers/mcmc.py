@@ -10,13 +10,13 @@ allows it), then
   ``∝ exp(−β d + μ N)``.
 
 Both leave eq. (9) invariant. Determinism: positions come from one stream of the seed, shared
-by every input (inputs without unknown bases mutate the same position at a step, so the
-fast engines' updates of the whole batch read the same rows of the dense kernel); bases and
-acceptance draws
-come from each input's own stream, seeded by ``(seed, input index)``. Both are drawn in fixed
-blocks of steps, so an input's samples do not depend on which other inputs share its batch,
-nor on the engine. Any position distribution drawn independently of the states keeps eq. (9)
-invariant; sharing one across inputs couples which sites they visit, never their statistics.
+by every input (inputs without unknown bases mutate the same position at a step, so the fast
+engines' updates of the whole batch read the same rows of the dense kernel); bases and
+acceptance draws come from each input's own stream, seeded by ``(seed, input index)``. Both
+are drawn in fixed blocks of steps, so an input's samples do not depend on which other inputs
+share its batch, nor on the engine. Any position distribution drawn independently of the
+states keeps eq. (9) invariant; sharing one across inputs couples which sites they visit,
+never their statistics.
 """
 from __future__ import annotations
 
