@@ -54,15 +54,13 @@ class ResolvedModel:
     def penultimate(self, codes: np.ndarray) -> np.ndarray:
         """Φ of integer-coded sequences: ``(n, L)`` int8 -> ``(n, k)`` float64."""
         codes = np.asarray(codes, dtype=np.int8)
-        outputs = []
+        phi = np.empty((len(codes), len(self.weights)))
+        padded = np.zeros((FORWARD_ROWS, codes.shape[1]), dtype=np.int8)
         for start in range(0, len(codes), FORWARD_ROWS):
             block = codes[start:start + FORWARD_ROWS]
-            padded = np.zeros((FORWARD_ROWS, codes.shape[1]), dtype=np.int8)
             padded[: len(block)] = block
-            outputs.append(np.asarray(self.network.activations(self.encoder.encode(padded)))[: len(block)])
-        if not outputs:
-            return np.zeros((0, len(self.weights)))
-        phi = np.concatenate(outputs).astype(np.float64)
+            padded[len(block):] = 0
+            phi[start:start + len(block)] = np.asarray(self.network.activations(self.encoder.encode(padded)))[: len(block)]
         if not np.all(np.isfinite(phi)):
             raise ValueError(
                 "the network produced non-finite penultimate activations (NaN or inf); check the "
