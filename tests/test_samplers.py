@@ -65,8 +65,9 @@ class PositionRecordingEngine(NaiveEngine):
 
 
 def test_inputs_share_positions_within_their_variable_positions(tiny):
-    """Inputs without unknown bases mutate the same position at every step (one matrix product
-    for the fast engines); an input with unknown bases draws uniformly among its others."""
+    """Inputs without unknown bases mutate the same position at every step (the fast engines'
+    updates read the same dense-kernel rows); an input with unknown bases draws uniformly
+    among its others."""
     resolved = resolve_model(tiny)
     references = np.array([[2, 0, 3, 1, 2], [1, 1, 0, 3, 2], [-1, 2, -1, 0, 3]], dtype=np.int8)
     chains, steps = 3, 3000
