@@ -5,7 +5,7 @@ One process, three Keras 3 networks with random (seeded) weights:
 - ``ctcf``: the paper's CTCF net, (101, 4) → Conv1D(64, 24, relu) → Flatten → Dense(100, relu)
   → Dropout(0.1) → Dense(2, softmax); μ = 0;
 - ``ctcf_trained``: the same architecture with the shipped example's trained weights
-  (``example_configs/models/ctcf_cnn``), the network users of the demo run;
+  (``example_configs/models/ctcf_cnn``), the network the demo runs;
 - ``nucleosome``: the paper's nucleosome net, (201, 4) with Bernoulli-normalised one-hot input
   (S. cerevisiae base frequencies, 38.3 % GC) → Conv1D(30, 6, sigmoid) → Flatten →
   Dense(400, sigmoid) → Dense(2, softmax); μ = −0.49 as in the paper;
@@ -298,7 +298,7 @@ def roofline(resolved, engines: dict, forward: dict, step_rows: int, min_seconds
     The naive engine runs the full forward pass (``forward_flops`` per proposal) at TensorFlow's
     rate; the incremental engine's dominant cost is the dense update, a product over every row
     of the window, ``2 x window x filters x hidden`` FLOPs per proposal, by numpy's sgemm (timed
-    here at the shape of one step).
+    here as one product of a step's size: an upper bound, the engine runs one per input).
     """
     naive_flops = forward_flops(resolved.network.sub_model)
     out = dict(naive_flops=naive_flops, naive_gflops=naive_flops * forward["raw_block"] / 1e9,
@@ -816,8 +816,8 @@ def print_report(outcomes, mode: str, log):
         if "ceiling" in bounds:
             incremental = next(r for r in outcome["rows"] if r.engine == "incremental" and r.sampler == "metropolis")
             rows, inner, hidden = bounds["update_shape"]
-            text += (f", {bounds['update_gflops']:.0f} GFLOP/s at the incremental update's shape "
-                     f"({rows} x {inner} x {hidden}); the update is ≤ {bounds['update_flops'] / 1e3:.0f} kFLOP/proposal "
+            text += (f", {bounds['update_gflops']:.0f} GFLOP/s for one step's incremental update as a single "
+                     f"product ({rows} x {inner} x {hidden}; the engine runs one per input); the update is ≤ {bounds['update_flops'] / 1e3:.0f} kFLOP/proposal "
                      f"({bounds['naive_flops'] / bounds['update_flops']:.1f}x fewer than a forward pass), so with "
                      f"every other cost at zero the incremental engine would run {bounds['ceiling']:.1f}x the naive "
                      f"one; measured {incremental.proposals_per_s / reference.proposals_per_s:.2f}x (effective "
