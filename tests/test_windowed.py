@@ -165,7 +165,14 @@ def test_auto_keeps_the_incremental_engine_where_it_applies():
     np.testing.assert_allclose(windowed.evaluate(codes), resolved.penultimate(codes), rtol=1e-5, atol=1e-6)
 
 
-def test_phi_does_not_depend_on_the_batch(basset_like):
+@pytest.mark.parametrize("work_space", ["whole inputs", "part of an input"])
+def test_phi_does_not_depend_on_the_batch(basset_like, work_space, monkeypatch):
+    """With im2col chunks of whole inputs, and with chunks so small that an input's chains
+    span several (they then restart at every input)."""
+    from kipoi_maxent.samplers import windowed
+
+    if work_space == "part of an input":
+        monkeypatch.setattr(windowed, "_CHUNK_FLOATS", 2000)
     engine = WindowedEngine(basset_like.network.sub_model, basset_like.encoder, resync_every=7)
     assert_phi_does_not_depend_on_the_batch(engine, basset_like.sequence_length)
 

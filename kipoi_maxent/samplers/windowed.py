@@ -278,28 +278,29 @@ def _block_window(block: _Block, stored, input_start, overlay, overlay_start, wo
     rows = block.window * block.stride
     taps, filters = block.kernel.shape
     fit = max(1, _CHUNK_FLOATS // (m * rows * taps))  # chains per im2col matrix
-    per_product = group if fit >= group else fit
+    per_product = min(group, fit)
     chains = per_product * max(1, fit // per_product)
+    # chunks of whole groups, or, when a product covers only part of a group, chunks that
+    # restart at every group
+    span = n if per_product == group else group
+    bounds = [(first, min(first + chains, start + span, n))
+              for start in range(0, n, span) for first in range(start, min(start + span, n), chains)]
     needed = min(n, chains) * m * rows
     if block.name not in workspace or len(workspace[block.name][0]) < needed:
         workspace[block.name] = (np.empty((needed, taps), np.float32), np.empty((needed, filters), np.float32))
     input_start, overlay_start = np.asarray(input_start, np.int64), np.asarray(overlay_start, np.int64)
     out = np.empty((n, m, block.window, filters), np.float32)
-    group_starts = range(0, n, group) if per_product < group else [0]
-    for group_first in group_starts:
-        group_last = min(group_first + group, n) if per_product < group else n
-        for first in range(group_first, group_last, chains):
-            last = min(first + chains, group_last)
-            columns, z = (buffer[: (last - first) * m * rows] for buffer in workspace[block.name])
-            _window_columns(stored[first:last], input_start[first:last], overlay[first:last],
-                            overlay_start[first:last], block.width, rows, columns)
-            products = -(-(last - first) // per_product)
-            np.matmul(columns.reshape(products, -1, taps), block.kernel, out=z.reshape(products, -1, filters))
-            z += block.bias
-            part = z.reshape(last - first, m, rows, filters)
-            for step in block.steps:
-                part = step(part)
-            out[first:last] = part
+    for first, last in bounds:
+        columns, z = (buffer[: (last - first) * m * rows] for buffer in workspace[block.name])
+        _window_columns(stored[first:last], input_start[first:last], overlay[first:last],
+                        overlay_start[first:last], block.width, rows, columns)
+        products = -(-(last - first) // per_product)  # a group's last partial product counts one
+        np.matmul(columns.reshape(products, -1, taps), block.kernel, out=z.reshape(products, -1, filters))
+        z += block.bias
+        part = z.reshape(last - first, m, rows, filters)
+        for step in block.steps:
+            part = step(part)
+        out[first:last] = part
     return out
 
 
