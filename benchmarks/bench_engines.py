@@ -51,6 +51,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
@@ -266,6 +267,7 @@ def forward_flops(sub_model) -> float:
     return flops
 
 
+@functools.lru_cache  # a machine figure: measured once per shape, not once per network
 def sgemm_gflops(rows: int, inner: int, columns: int, min_seconds: float) -> float:
     """GFLOP/s of numpy's float32 ``(rows, inner) @ (inner, columns)`` (BLAS), best of repeats."""
     rng = np.random.default_rng(0)
