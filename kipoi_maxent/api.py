@@ -9,9 +9,10 @@ import numpy as np
 
 from kipoi_maxent._progress import progress_bar
 from kipoi_maxent._validation import check_codes, check_number
-from kipoi_maxent.backends import PenultimateModel, penultimate_model
+from kipoi_maxent.backends import PenultimateModel
 from kipoi_maxent.energy import output_unit_weights
 from kipoi_maxent.inputs import SequenceInput
+from kipoi_maxent.plugin.manager import plugin_manager
 from kipoi_maxent.samplers import SamplerConfig, make_engine, run_chains
 from kipoi_maxent.sequence import background_probabilities, encode
 from kipoi_maxent.spec import (AUTO, InputEncoder, ModelSpec, find_spec, format_layout, infer_layout,
@@ -67,6 +68,31 @@ class ResolvedModel:
                 "input normalisation in the spec and the model weights"
             )
         return phi
+
+
+def penultimate_model(kipoi_model, spec: ModelSpec | str | int = "auto") -> PenultimateModel:
+    """Ask the backends (plugins implementing ``kipoi_maxent_backend``: third-party ones first,
+    then Keras, PyTorch, and the generic Kipoi fallback last) for ``kipoi_model``'s
+    :class:`PenultimateModel`; the first answer wins.
+
+    Parameters
+    ----------
+    kipoi_model : Kipoi model (or a bare ``keras.Model``)
+    spec : ModelSpec, or str or int
+        The model spec; a bare layer name or index stands for ``ModelSpec(penultimate_layer=...)``
+        (no ``output_weights``). Default: ``"auto"``.
+    """
+    if not isinstance(spec, ModelSpec):
+        spec = ModelSpec(penultimate_layer=spec)
+    network = plugin_manager().hook.kipoi_maxent_backend(kipoi_model=kipoi_model, spec=spec)
+    if network is not None:
+        return network
+    raise ValueError(
+        f"no backend for Kipoi model type {type(kipoi_model).__name__}: kipoi_maxent supports Keras 3 / "
+        "TensorFlow models, PyTorch models (a torch.nn.Module in the Kipoi model's .model attribute), and "
+        "any Kipoi model with predict_activation_on_batch(x, layer) given output_weights in the spec; "
+        "other frameworks can be added by a plugin (kipoi_maxent_backend hook)"
+    )
 
 
 def load_model(model, source: str = "kipoi"):

@@ -348,7 +348,7 @@ def _analysis(args, length: int, pca_components: int):
 
     from kipoi_maxent._validation import check_number, read_yaml
     from kipoi_maxent.features import dummy_sets, parse_features, select_features
-    from kipoi_maxent.pipeline import AnalysisConfig
+    from kipoi_maxent.records import AnalysisConfig
     from kipoi_maxent.plugin.manager import plugin_manager
 
     declarations = list(getattr(args, "feature_declarations", None) or [])

@@ -19,13 +19,14 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from kipoi_maxent.inputs import SequenceInput
+from kipoi_maxent.records import AnalysisConfig, IntervalRecord
 from kipoi_maxent.samplers import SamplerConfig
 
 logger = logging.getLogger(__name__)
@@ -54,44 +55,6 @@ class ModelSource:
 
 
 @dataclass(frozen=True)
-class AnalysisConfig:
-    """What is read off each input's samples besides frequencies and KL.
-
-    Attributes
-    ----------
-    motif_width : int
-    features : tuple of Feature
-        Global features scored by δ (:mod:`kipoi_maxent.features`).
-    dummies : dict of (start, end) -> list of Feature
-        Random dummy features for the δ percentile per feature window
-        (:func:`~kipoi_maxent.features.dummy_sets`: drawn once per run, same for every input).
-    importance_percentile : float
-        δ percentile above which a feature is called important.
-    periodicity_bases : str
-        Base set of the Fourier signal (default G/C).
-    pca_components : int
-        Lowest-variance principal components kept per input (0: no PCA).
-    pca_control : np.ndarray, shape (k, L), optional
-        Random orthonormal directions of the paper's k-NN control.
-    keep_samples : bool
-        Keep the samples (for ``samples.h5``).
-    jaspar : dict, optional
-        ``load_jaspar`` arguments (release, collection, tax_group): annotate each motif call
-        with its best JASPAR match (TOMTOM); None: no annotation.
-    """
-
-    motif_width: int = 19
-    features: tuple = ()
-    dummies: dict = field(default_factory=dict, compare=False)
-    importance_percentile: float = 90.0
-    periodicity_bases: str = "GC"
-    pca_components: int = 0
-    pca_control: np.ndarray | None = field(default=None, compare=False)
-    keep_samples: bool = False
-    jaspar: dict | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
 class RunPlan:
     """Everything a worker needs to process a chunk."""
 
@@ -99,36 +62,6 @@ class RunPlan:
     sampler: SamplerConfig
     analysis: AnalysisConfig
     batch_size: int | None = None
-
-
-class IntervalRecord(NamedTuple):
-    """Everything kept of one input after analysis (its samples only when asked for).
-
-    Attributes
-    ----------
-    index : int
-        Position of the input in the run.
-    row : dict
-        Its ``summary.tsv`` fields.
-    frequencies : np.ndarray, shape (L, 4), float32
-    importance : np.ndarray, shape (L,), float32 (NaN at unknown bases)
-    fourier : np.ndarray, shape (2, F), float32
-        Normalised amplitudes of the sample-mean signal and mean over samples, per period.
-    reference : np.ndarray, shape (L,), int8
-        The input x0.
-    pca : object or None
-        :class:`~kipoi_maxent.denovo.SamplePCA` when PCA was asked for.
-    samples : np.ndarray, shape (chains, draws, L), int8, or None
-    """
-
-    index: int
-    row: dict
-    frequencies: np.ndarray
-    importance: np.ndarray
-    fourier: np.ndarray
-    reference: np.ndarray
-    pca: object
-    samples: np.ndarray | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,9 +118,10 @@ def process_chunk(plan: RunPlan, first_index: int, items: list[SequenceInput], p
     for offset, result in enumerate(results):
         records.append(analyse(first_index + offset, result, plan))
     if plan.analysis.jaspar and records:
-        from kipoi_maxent.motifs import annotate, load_jaspar
+        from kipoi_maxent.motifs import annotate, call_matrix, load_jaspar
 
-        matches = annotate([motif_matrix(r) for r in records], load_jaspar(**plan.analysis.jaspar))
+        matches = annotate([call_matrix(r.frequencies, r.motif_call) for r in records],
+                           load_jaspar(**plan.analysis.jaspar))
         for record, match in zip(records, matches):
             record.row.update(motif_match_id=match.id, motif_match_name=match.name,
                               motif_match_pvalue=float(match.pvalue), motif_match_orientation=match.orientation)
@@ -224,16 +158,6 @@ def analyse(index: int, result, plan: RunPlan) -> IntervalRecord:
         np.stack([fourier.mean_signal, fourier.individual]).astype(np.float32), result.reference, pca,
         result.samples if analysis.keep_samples else None,
     )
-
-
-def motif_matrix(record: IntervalRecord) -> np.ndarray:
-    """``(w, 4)`` sample frequencies of the record's motif window (a PWM)."""
-    from kipoi_maxent.motifs import call_matrix
-    from kipoi_maxent.statistics import MotifCall
-
-    row = record.row
-    return call_matrix(record.frequencies, MotifCall(row["motif_start"] - row["start"],
-                                                     row["motif_end"] - row["start"], row["motif_score"]))
 
 
 # ---------------------------------------------------------------------------------------------

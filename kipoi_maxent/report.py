@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kipoi_maxent._validation import check_number
-from kipoi_maxent.outputs import _format, atomic_path
+from kipoi_maxent.outputs import atomic_path, format_value
 from kipoi_maxent.sequence import ALPHABET
 
 #: Resolution of every PNG, and the size of its palette: small files (a report of many
@@ -441,7 +441,7 @@ img { max-width: 100%; height: auto; }
 
 
 def _escape(value) -> str:
-    return html.escape(_format(value), quote=True)
+    return html.escape(format_value(value), quote=True)
 
 
 def _image(png: bytes, alt: str, caption: str = "") -> str:

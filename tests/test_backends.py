@@ -21,7 +21,8 @@ from toy_models import (
 )
 
 from kipoi_maxent.api import resolve_model
-from kipoi_maxent.backends import kipoi_generic, penultimate_model
+from kipoi_maxent.api import penultimate_model
+from kipoi_maxent.backends import kipoi_generic
 from kipoi_maxent.samplers import make_engine
 from kipoi_maxent.spec import ModelSpec, load_spec
 

@@ -14,7 +14,7 @@ from toy_models import tiny_keras_model, tiny_pooled_keras_model
 
 from kipoi_maxent.api import resolve_model
 from kipoi_maxent.samplers import NaiveEngine, SamplerConfig, make_engine, run_chains
-from kipoi_maxent.samplers.incremental import UnsupportedModel
+from kipoi_maxent.samplers.layers import UnsupportedModel
 from kipoi_maxent.samplers.windowed import WindowedEngine
 from kipoi_maxent.spec import ModelSpec, Normalization
 

@@ -217,7 +217,7 @@ def test_deepsea_beluga(beluga_model):
 
 
 def test_unknown_module_lists_the_module_paths(beluga_model):
-    from kipoi_maxent.backends import penultimate_model
+    from kipoi_maxent.api import penultimate_model
     from kipoi_maxent.spec import ModelSpec
 
     with pytest.raises(ValueError, match=r"'model.1.9' is not a module of the PyTorch model Beluga.*available "

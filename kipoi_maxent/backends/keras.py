@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kipoi_maxent.backends import PenultimateModel
+from kipoi_maxent.backends.base import PenultimateModel
 
 
 def keras_model_of(kipoi_model):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kipoi_maxent.backends import PenultimateModel, fixed_input_shape, schema_input_shape, spec_output_kernel
+from kipoi_maxent.backends.base import PenultimateModel, fixed_input_shape, schema_input_shape, spec_output_kernel
 from kipoi_maxent.spec import AUTO, ModelSpec
 
 #: How many module names an unknown-layer error lists before "…".

@@ -54,7 +54,7 @@ def atomic_path(path: Path, mode: str = "w"):
         yield stream
 
 
-def _format(value) -> str:
+def format_value(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.6g}"
     return str(value)
@@ -76,7 +76,7 @@ def write_summary(rows: Iterable[dict], path: Path, columns: Sequence[str] = SUM
     with atomic_path(path) as stream:
         stream.write("\t".join(columns) + "\n")
         for row in rows:
-            stream.write("\t".join(_format(row[c]) for c in columns) + "\n")
+            stream.write("\t".join(format_value(row[c]) for c in columns) + "\n")
 
 
 def one_field(text) -> str:

@@ -16,7 +16,7 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from kipoi_maxent.outputs import atomic_path, write_summary
-from kipoi_maxent.pipeline import AnalysisConfig, IntervalRecord, PartStore, motif_matrix
+from kipoi_maxent.records import AnalysisConfig, IntervalRecord, RecordSource
 from kipoi_maxent.sequence import ALPHABET, background_probabilities
 
 
@@ -55,7 +55,7 @@ class RunOutputs:
         The genome FASTA the inputs lie on (for :attr:`chrom_sizes`).
     """
 
-    def __init__(self, outdir: Path, run: dict, store: PartStore, options: OutputOptions, n_intervals: int,
+    def __init__(self, outdir: Path, run: dict, store: RecordSource, options: OutputOptions, n_intervals: int,
                  analysis: AnalysisConfig, genome: str | None = None):
         self.outdir = Path(outdir)
         self.run = run
@@ -142,16 +142,16 @@ class MotifWriter:
                    "consensus.meme and consensus.png (calls aligned, reverse-complement aware)")
 
     def write(self, run: RunOutputs) -> list[str]:
-        from kipoi_maxent.motifs import consensus, write_meme
+        from kipoi_maxent.motifs import call_matrix, consensus, write_meme
         from kipoi_maxent.outputs import write_motifs_bed
 
         write_motifs_bed(run.rows(), run.outdir / "motifs.bed", name=motif_label)
         with atomic_path(run.outdir / "motifs.meme") as stream:
-            write_meme(stream, ((f"call_{r.index}", r.row["name"], motif_matrix(r), r.row["n_samples"])
+            write_meme(stream, ((f"call_{r.index}", r.row["name"], call_matrix(r.frequencies, r.motif_call), r.row["n_samples"])
                                 for r in run.records()), run.background)
         written = ["motifs.bed", "motifs.meme"]
         top = run.top(run.options.consensus_max)
-        aligned = consensus(np.stack([motif_matrix(r) for r in top]),
+        aligned = consensus(np.stack([call_matrix(r.frequencies, r.motif_call) for r in top]),
                             np.array([r.row["motif_score"] for r in top])) if len(top) >= 2 else None
         if aligned is not None and len(aligned.matrix):  # empty: no column informative enough
             label = f"consensus of {aligned.n_aligned} calls"

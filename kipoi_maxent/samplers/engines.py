@@ -14,98 +14,14 @@ Every engine has the same interface, so samplers never know which one runs:
 The naive engine is the paper's algorithm — one forward pass of the penultimate sub-model
 per proposal, batched over all chains — and the reference every faster engine is checked
 against (:mod:`kipoi_maxent.samplers.incremental`, :mod:`kipoi_maxent.samplers.windowed`).
+
+This module picks an engine for a model; the engines live in their own modules, above
+:mod:`kipoi_maxent.samplers.layers` (what they share).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
-#: ``(n, L) int8 codes -> (n, k)`` activations.
-PenultimateFunction = Callable[[np.ndarray], np.ndarray]
-
-
-class NaiveEngine:
-    """Full forward pass of every proposal.
-
-    Parameters
-    ----------
-    penultimate : callable
-        ``(n, L) int8 codes -> (n, k)`` penultimate activations.
-    """
-
-    name = "naive"
-
-    def __init__(self, penultimate: PenultimateFunction):
-        self.penultimate = penultimate
-        self.states: np.ndarray | None = None
-        self._proposals: np.ndarray | None = None
-
-    def evaluate(self, codes: np.ndarray) -> np.ndarray:
-        """Φ of arbitrary sequences, ``(n, L)`` -> ``(n, k)`` float64."""
-        return np.asarray(self.penultimate(codes), dtype=np.float64)
-
-    def start(self, states: np.ndarray, chains_per_input: int | None = None) -> np.ndarray:
-        # resolved.penultimate runs fixed 256-row blocks: invariant whatever the grouping
-        self.states = np.array(states, dtype=np.int8, copy=True)
-        return self.evaluate(self.states)
-
-    def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
-        n, m = bases.shape
-        proposals = np.repeat(self.states[:, None, :], m, axis=1)
-        proposals[np.arange(n), :, positions] = bases
-        self._proposals = proposals
-        return self.evaluate(proposals.reshape(n * m, -1)).reshape(n, m, -1)
-
-    def accept(self, choice: np.ndarray) -> None:
-        chosen = np.flatnonzero(choice >= 0)
-        self.states[chosen] = self._proposals[chosen, choice[chosen]]
-
-
-def chains_per_input_of(chains: int, chains_per_input: int | None) -> int:
-    """Validated chains per input of a :meth:`start` call of ``chains`` chains (default: all)."""
-    if chains_per_input is None:
-        return max(chains, 1)
-    if chains_per_input < 1 or chains % chains_per_input:
-        raise ValueError(f"chains_per_input ({chains_per_input}) must divide the number of chains ({chains})")
-    return chains_per_input
-
-
-def per_input_window_products(delta, dense_rows, first_rows, chains_per_input, out) -> None:
-    """``out[c] = delta[c] @ dense_rows[first_rows[c] : first_rows[c] + W]`` (rows flattened).
-
-    One matrix product of a fixed shape per input — its chains share the window, hence the
-    rows — stacked over the inputs sharing a window, so an input's rounding does not depend on
-    the batch (BLAS rounds a row differently at another position or matrix size); a chain
-    whose input's chains do not share a window (direct engine use) gets its own product.
-
-    Parameters
-    ----------
-    delta : (n, m, W·F) float32
-        Change of the W flattened rows, per chain and alternative.
-    dense_rows : (R, F, H) float32
-        The Dense kernel, one ``(F, H)`` block per flattened row.
-    first_rows : (n,) int
-        First row of each chain's window.
-    chains_per_input : int
-    out : (n, m, H) float32, out
-    """
-    n, m, size = delta.shape
-    window = size // dense_rows.shape[1]
-    by_input = first_rows.reshape(-1, chains_per_input)
-    shared = np.all(by_input == by_input[:, :1], axis=1)
-    per_input_delta = delta.reshape(len(by_input), chains_per_input * m, size)
-    per_input_out = out.reshape(len(by_input), chains_per_input * m, -1)
-    for first in np.unique(by_input[shared, 0]):
-        rows = dense_rows[first: first + window].reshape(size, -1)
-        chosen = np.flatnonzero(shared & (by_input[:, 0] == first))
-        if len(chosen) == len(by_input):
-            np.matmul(per_input_delta, rows, out=per_input_out)
-        else:
-            per_input_out[chosen] = np.matmul(per_input_delta[chosen], rows)
-    for chain in np.flatnonzero(np.repeat(~shared, chains_per_input)):
-        out[chain] = delta[chain] @ dense_rows[first_rows[chain]: first_rows[chain] + window].reshape(size, -1)
-
+from kipoi_maxent.samplers.layers import UnsupportedModel
+from kipoi_maxent.samplers.naive import NaiveEngine
 
 #: Engine names :func:`make_engine` knows, fastest first (``auto`` tries them in this order).
 ENGINES = ("incremental", "windowed", "naive")
@@ -119,7 +35,8 @@ def make_engine(name: str, resolved, **options):
     engine. Returns ``(engine, reason)``; ``reason`` says why ``auto`` did not take the
     incremental engine (and, for the naive one, why not the windowed one), else ``None``.
     """
-    from kipoi_maxent.samplers.incremental import IncrementalEngine, UnsupportedModel
+    # the fast engines import numba: only when a model is resolved, not for checking options
+    from kipoi_maxent.samplers.incremental import IncrementalEngine
     from kipoi_maxent.samplers.windowed import WindowedEngine
 
     if name not in ENGINES + ("auto",):

@@ -30,30 +30,15 @@ from kipoi_maxent.samplers._kernels import (
     apply_window_change,
     window_activation_deltas,
 )
-from kipoi_maxent.samplers.engines import chains_per_input_of, per_input_window_products
+from kipoi_maxent.samplers.layers import (
+    ACTIVATIONS,
+    INFERENCE_IDENTITY,
+    UnsupportedModel,
+    activation_name,
+    chains_per_input_of,
+    per_input_window_products,
+)
 from kipoi_maxent.sequence import ALPHABET
-
-#: Supported activations, by Keras name.
-ACTIVATIONS = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "tanh": np.tanh,
-}
-#: Layers that are the identity at inference and may sit between the dense layer and Φ.
-_INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout")
-
-
-class UnsupportedModel(ValueError):
-    """The incremental engine cannot run this model (the message says why)."""
-
-
-def _activation(layer) -> str:
-    name = getattr(layer.activation, "__name__", str(layer.activation))
-    if name not in ACTIVATIONS:
-        raise UnsupportedModel(f"layer {layer.name!r} has activation {name!r}; supported: {', '.join(ACTIVATIONS)}")
-    return name
-
 
 class IncrementalEngine:
     """Same interface as :class:`~kipoi_maxent.samplers.engines.NaiveEngine`.
@@ -79,7 +64,7 @@ class IncrementalEngine:
             raise UnsupportedModel(f"input layout {encoder.layout} (the incremental engine needs (L, 4))")
         layers = [layer for layer in sub_model.layers if type(layer).__name__ != "InputLayer"]
         kinds = [type(layer).__name__ for layer in layers]
-        while kinds and kinds[-1] in _INFERENCE_IDENTITY:
+        while kinds and kinds[-1] in INFERENCE_IDENTITY:
             kinds.pop()
             layers.pop()
         if kinds != ["Conv1D", "Flatten", "Dense"]:
@@ -93,9 +78,9 @@ class IncrementalEngine:
             raise UnsupportedModel(f"Conv1D {conv.name!r} with padding {conv.padding!r}")
         if conv.data_format != "channels_last":
             raise UnsupportedModel(f"Conv1D {conv.name!r} with data_format {conv.data_format!r}")
-        self._conv_activation = ACTIVATIONS[_activation(conv)]
-        self._activation_code = ACTIVATION_CODES[_activation(conv)]
-        self._dense_activation = ACTIVATIONS[_activation(dense)]
+        self._conv_activation = ACTIVATIONS[activation_name(conv)]
+        self._activation_code = ACTIVATION_CODES[activation_name(conv)]
+        self._dense_activation = ACTIVATIONS[activation_name(dense)]
 
         kernel = np.asarray(conv.kernel.numpy(), dtype=np.float32)  # (K, 4 channels, F)
         self._conv_bias = np.asarray(conv.bias.numpy(), dtype=np.float32) if conv.use_bias else 0.0

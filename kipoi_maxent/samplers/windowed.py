@@ -28,7 +28,7 @@ mutations), recomputed from the stored last block every ``resync_every`` steps.
 At construction the engine checks its numpy forward pass against the framework's on random
 sequences, and its windowed proposals against its full forward pass (at both sequence ends
 and the middle); on a mismatch, or a layer it does not support (:data:`SUPPORTED_LAYERS`), it
-raises :class:`~kipoi_maxent.samplers.incremental.UnsupportedModel` naming the layer.
+raises :class:`~kipoi_maxent.samplers.layers.UnsupportedModel` naming the layer.
 """
 from __future__ import annotations
 
@@ -39,12 +39,13 @@ import numba
 import numpy as np
 
 from kipoi_maxent._validation import check_number
-from kipoi_maxent.samplers.engines import chains_per_input_of, per_input_window_products
-from kipoi_maxent.samplers.incremental import (
-    _INFERENCE_IDENTITY,
+from kipoi_maxent.samplers.layers import (
     ACTIVATIONS,
+    INFERENCE_IDENTITY,
     UnsupportedModel,
-    _activation,
+    activation_name,
+    chains_per_input_of,
+    per_input_window_products,
 )
 
 #: Layers that may follow a ``Conv1D`` inside a block: pointwise ones act row by row, so a
@@ -52,7 +53,7 @@ from kipoi_maxent.samplers.incremental import (
 _POINTWISE = ("Activation", "ReLU", "BatchNormalization")
 _POOLINGS = {"MaxPooling1D": np.max, "AveragePooling1D": np.mean}
 #: Every layer type the windowed engine runs, by Keras class name.
-SUPPORTED_LAYERS = frozenset({"Conv1D", "Flatten", "Dense", *_POINTWISE, *_POOLINGS, *_INFERENCE_IDENTITY})
+SUPPORTED_LAYERS = frozenset({"Conv1D", "Flatten", "Dense", *_POINTWISE, *_POOLINGS, *INFERENCE_IDENTITY})
 #: Floats of one im2col matrix (4 MB) and of one chunk of the full forward pass's stored
 #: activations: larger batches are done in chunks, which bounds the work space.
 _CHUNK_FLOATS = 1 << 20
@@ -372,7 +373,7 @@ def _pointwise(layer, channel_axis: int) -> Step:
     """The function of an Activation, ReLU or BatchNormalization (inference) layer."""
     kind = type(layer).__name__
     if kind == "Activation":
-        return ACTIVATIONS[_activation(layer)]
+        return ACTIVATIONS[activation_name(layer)]
     if kind == "ReLU":
         if layer.max_value is not None or float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
             raise _unsupported(layer, "max_value/negative_slope/threshold set")
@@ -408,7 +409,7 @@ def _pool_step(reduce, size: int) -> Step:
 def _dense_step(layer) -> Step:
     kernel = np.asarray(layer.kernel.numpy(), np.float32)
     bias = np.asarray(layer.bias.numpy(), np.float32) if layer.use_bias else np.float32(0)
-    activation = ACTIVATIONS[_activation(layer)]
+    activation = ACTIVATIONS[activation_name(layer)]
     # one product per row (a vector-matrix product): rounding independent of the batch
     return lambda x: activation(np.matmul(np.asarray(x, np.float32)[..., None, :], kernel)[..., 0, :] + bias)
 
@@ -419,7 +420,7 @@ def _parse(sub_model, length: int):
     flattened = False
     for layer in sub_model.layers:
         kind = type(layer).__name__
-        if kind == "InputLayer" or kind in _INFERENCE_IDENTITY:
+        if kind == "InputLayer" or kind in INFERENCE_IDENTITY:
             continue
         if kind not in SUPPORTED_LAYERS:
             raise _unsupported(layer)
@@ -429,7 +430,7 @@ def _parse(sub_model, length: int):
                     raise _unsupported(layer, f"strides {layer.strides}, dilation {layer.dilation_rate}")
                 if layer.padding not in ("valid", "same") or layer.data_format != "channels_last":
                     raise _unsupported(layer, f"padding {layer.padding!r}")
-                activation = _activation(layer)
+                activation = activation_name(layer)
                 convs.append(layer)
                 steps.append([] if activation == "linear" else [ACTIVATIONS[activation]])
                 strides.append(1)
@@ -447,7 +448,7 @@ def _parse(sub_model, length: int):
                 raise _unsupported(layer, "before any Conv1D" if not convs else "before Flatten")
         elif dense is None and kind == "Dense":
             dense = layer
-            tail.append(ACTIVATIONS[_activation(layer)])
+            tail.append(ACTIVATIONS[activation_name(layer)])
         elif dense is not None and kind == "Dense":
             tail.append(_dense_step(layer))
         elif dense is not None and kind in _POINTWISE:
