@@ -19,20 +19,20 @@ Policies
 - Unknown bases (``N``, IUPAC codes) stay fixed in every sample and are left out of every
   statistic; an input of only unknown bases has nothing to sample and is skipped with a warning.
 - Soft-masked (lowercase) bases are read as their uppercase base.
-- A FASTA without an up-to-date index is indexed beside it, or, when its directory is not
-  writable, in the user cache directory (as the genome composition cache).
+- A FASTA without a valid up-to-date index is indexed beside it, or, when its directory is not
+  writable, in the user cache directory (as the genome composition cache); an index is checked
+  before it is trusted and written atomically (:mod:`kipoi_maxent.fasta_index`).
 """
 from __future__ import annotations
 
 import gzip
 import logging
-import os
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from kipoi_maxent import genome_composition
+from kipoi_maxent.fasta_index import fasta_index_paths
 from kipoi_maxent.sequence import encode
 
 logger = logging.getLogger(__name__)
@@ -76,33 +76,9 @@ def _is_gzip(path: Path) -> bool:
         return stream.read(2) == b"\x1f\x8b"
 
 
-def _index_paths(path: Path) -> tuple[str | None, str | None]:
-    """``(fai, gzi)`` index files for pyfaidx: ``(None, None)`` (pyfaidx's own, beside the FASTA)
-    when they are there and up to date or can be written there, else files in the user cache
-    directory (a genome in a read-only directory still works)."""
-    needed = [Path(f"{path}.fai")] + ([Path(f"{path}.gzi")] if _is_gzip(path) else [])  # bgzip needs a .gzi
-    modified = path.stat().st_mtime
-    if all(p.is_file() and p.stat().st_mtime >= modified for p in needed) or \
-            genome_composition._dir_is_writable(str(path.parent)):
-        return None, None
-    fai = genome_composition.cache_file_candidates(path, suffix=".fai")[1]
-    try:
-        os.makedirs(os.path.dirname(fai), exist_ok=True)
-    except OSError as error:
-        raise ValueError(_unindexable(path, fai, error)) from None
-    if not Path(fai).is_file():
-        logger.info("indexing %s in %s (its directory is not writable)", path, fai)
-    return fai, genome_composition.cache_file_candidates(path, suffix=".gzi")[1]
-
-
-def _unindexable(path: Path, index: str, error: OSError) -> str:
-    return (f"cannot index FASTA {path}: neither its directory nor the cache directory "
-            f"{os.path.dirname(index)} is writable ({error.strerror or error}); run `samtools faidx` on a "
-            "copy in a writable directory, or set XDG_CACHE_HOME to a writable directory")
-
-
 def _open_fasta(path):
-    """``pyfaidx.Fasta`` of ``path`` (raw uppercase strings), indexed if needed (see :func:`_index_paths`)."""
+    """``pyfaidx.Fasta`` of ``path`` (raw uppercase strings), through a checked index, built if
+    needed (see :func:`kipoi_maxent.fasta_index.fasta_index_paths`)."""
     import pyfaidx
 
     path = Path(path)
@@ -110,11 +86,11 @@ def _open_fasta(path):
         raise ValueError(f"{path} is a directory, not a FASTA file; pass the path of the .fa/.fa.gz file")
     if not path.is_file():
         raise ValueError(f"FASTA file {path} does not exist; give the path of a genome FASTA")
-    index = None
     try:
-        index, compressed_index = _index_paths(path)
+        index, compressed_index = fasta_index_paths(path)
+        # pyfaidx must not rebuild the checked index itself (it would write it in place)
         return pyfaidx.Fasta(str(path), indexname=index, gzi_indexname=compressed_index, as_raw=True,
-                             sequence_always_upper=True)
+                             sequence_always_upper=True, build_index=False, rebuild=False)
     except pyfaidx.UnsupportedCompressionFormat as error:
         raise ValueError(f"cannot read FASTA {path}: {error}") from None
     except pyfaidx.FastaIndexingError as error:
@@ -127,8 +103,6 @@ def _open_fasta(path):
         raise ValueError(f"cannot read FASTA {path}: {error}: two records have this name; "
                          "record names must be unique, rename one") from None
     except OSError as error:
-        if index is not None and not genome_composition._dir_is_writable(os.path.dirname(index)):
-            raise ValueError(_unindexable(path, index, error)) from None
         raise ValueError(f"cannot read FASTA {path}: {error.strerror or error}") from None
 
 
