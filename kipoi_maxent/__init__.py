@@ -6,11 +6,16 @@ that imports Kipoi); the API is loaded on first use.
 __version__ = "0.1.0"
 
 __all__ = [
-    "ModelSpec", "SamplerConfig", "gc_chemical_potential", "load_spec", "resolve_model",
-    "sample", "iter_sample", "load_samples",
+    "ModelSpec", "RunOptions", "RunResult", "SamplerConfig", "calibrate", "gc_chemical_potential", "iter_sample",
+    "knn", "load_samples", "load_spec", "resolve_model", "run", "sample",
 ]
 
 _LAZY = {
+    "run": "kipoi_maxent.runner",
+    "calibrate": "kipoi_maxent.runner",
+    "knn": "kipoi_maxent.runner",
+    "RunOptions": "kipoi_maxent.runner",
+    "RunResult": "kipoi_maxent.runner",
     "sample": "kipoi_maxent.api",
     "iter_sample": "kipoi_maxent.api",
     "resolve_model": "kipoi_maxent.api",

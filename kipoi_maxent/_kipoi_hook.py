@@ -4,7 +4,9 @@
 start. It only adds an import hook: when ``kipoi.plugin`` or ``kipoi.__main__`` is imported
 later, the plugin entry (``kipoi maxent …``, ``kipoi list_plugins``) and the postproc alias
 (``kipoi postproc maxent …``) are appended. Nothing else is imported at start-up, and any
-failure (e.g. a Kipoi release that changed these tables) leaves Kipoi untouched.
+failure (e.g. a Kipoi release that changed these tables) leaves Kipoi untouched. Unless
+``--verbose`` is on the command line, the ``pkg_resources`` deprecation warning Kipoi's script
+triggers is not shown.
 """
 import sys
 
@@ -35,7 +37,16 @@ class _Loader:  # duck-typed: importing importlib.abc would slow every start-up
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        self._loader.exec_module(module)
+        if module.__name__ == "kipoi.__main__" and "--verbose" not in sys.argv:
+            import warnings
+
+            # Kipoi's script imports pkg_resources, which warns that it is deprecated: nothing
+            # our users can act on (--verbose shows it)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+                self._loader.exec_module(module)
+        else:
+            self._loader.exec_module(module)
         _patch(module)
 
 

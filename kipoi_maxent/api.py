@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from kipoi_maxent._progress import progress_bar
+from kipoi_maxent import diagnostics
+from kipoi_maxent._progress import Progress
+from kipoi_maxent._quiet import framework_output_hidden
 from kipoi_maxent._validation import check_codes, check_number
 from kipoi_maxent.backends import PenultimateModel
 from kipoi_maxent.energy import output_unit_weights
@@ -125,6 +127,11 @@ def resolve_model(
     base_frequencies : np.ndarray, shape (4,), optional
         Genome A, C, G, T frequencies, needed by ``bernoulli`` input normalisation.
     """
+    with framework_output_hidden():
+        return _resolve(model, spec, source, base_frequencies)
+
+
+def _resolve(model, spec, source, base_frequencies) -> ResolvedModel:
     name = model if isinstance(model, str) else type(model).__name__
     kipoi_model = load_model(model, source)
     inferred = []
@@ -211,6 +218,10 @@ class IntervalResult(NamedTuple):
         The input x0 (codes; -1 = unknown base).
     reference_activations : np.ndarray, shape (k,)
         Φ(x0).
+    steps : int
+        Proposals per chain run for this input.
+    converged : bool or None
+        Whether its chains passed the convergence rule (``steps="auto"`` runs; None otherwise).
     """
 
     name: str
@@ -227,6 +238,8 @@ class IntervalResult(NamedTuple):
     distances: np.ndarray
     reference: np.ndarray
     reference_activations: np.ndarray
+    steps: int
+    converged: bool | None
 
 
 def iter_sample(
@@ -237,20 +250,21 @@ def iter_sample(
     motif_width: int = 19,
     batch_size: int | None = None,
     keep_samples: bool = True,
-    progress: bool = True,
     engine="auto",
     first_index: int = 0,
-    step_progress: bool | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Iterator[IntervalResult]:
     """Sample every input, yielding results in input order as batches finish.
 
-    ``batch_size`` inputs (default: enough for ~1000 chains) go through each forward call;
-    outputs do not depend on it. ``first_index`` is the index of the first input in the whole
-    run (inputs' random streams are seeded by their index, so a run cut into chunks gives the
-    same samples as one piece). ``progress`` shows a bar of inputs done, ``step_progress``
-    (default: ``progress``) one of MCMC steps per batch. ``engine``: ``auto`` (incremental when the model qualifies),
+    ``batch_size`` inputs (default: enough for ~1000 chains) are sampled together; outputs do
+    not depend on it. ``first_index`` is the index of the first input in the whole run
+    (inputs' random streams are seeded by their index, so a run cut into chunks gives the same
+    samples as one piece). ``engine``: ``auto`` (the fastest engine that runs the model),
     ``naive`` (the paper's full forward pass per proposal), ``incremental``, ``windowed``, or
-    an engine object (:func:`~kipoi_maxent.samplers.make_engine`).
+    an engine object (:func:`~kipoi_maxent.samplers.make_engine`). With ``config.steps ==
+    "auto"`` each input runs until its chains pass :func:`kipoi_maxent.diagnostics.converged`.
+    ``progress`` is called as ``progress(proposals=…, running=…)`` while sampling and
+    ``progress(done=1, converged=…)`` per finished input.
     """
     length = resolved.sequence_length
     check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
@@ -262,8 +276,6 @@ def iter_sample(
         engine, fallback = make_engine(engine, resolved)
         logger.info("engine: %s%s, sampler: %s", engine.name,
                     f" (incremental engine not possible: {fallback})" if fallback else "", config.sampler)
-
-    bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
     batch: list[SequenceInput] = []
     index = first_index
 
@@ -271,18 +283,18 @@ def iter_sample(
         references = check_codes(np.stack([item.codes for item in batch]), length=length)
         chain_samples = run_chains(engine, resolved.weights, references, config,
                                    input_indices=range(index - len(batch), index),
-                                   progress=progress if step_progress is None else step_progress,
-                                   penultimate=resolved.penultimate)
+                                   converged=diagnostics.converged, progress=progress)
         for item, chains in zip(batch, chain_samples):
             frequencies = nucleotide_frequencies(chains.samples)
             importance = kl_divergence(frequencies, background)
-            bar.update()
+            if progress is not None:
+                progress(done=1, converged=int(bool(chains.converged)))
             yield IntervalResult(
                 item.name, item.chrom, item.start, item.end, frequencies, importance,
                 motif_window(importance, motif_width), chains.acceptance_rate,
                 float(chains.distances.mean()), float(chains.distances.std()),
                 chains.samples if keep_samples else None, chains.distances,
-                item.codes, chains.reference_activations,
+                item.codes, chains.reference_activations, chains.steps, chains.converged,
             )
 
     for item in inputs:
@@ -293,7 +305,6 @@ def iter_sample(
             batch = []
     if batch:
         yield from run_batch()
-    bar.close()
 
 
 def as_inputs(sequences, length: int) -> list[SequenceInput]:
@@ -318,12 +329,13 @@ def sample(
     *,
     spec: ModelSpec | None = None,
     source: str = "kipoi",
-    beta: float = 400.0,
+    beta: float = 50.0,
     mu: float = 0.0,
-    chains: int = 100,
-    steps: int = 30000,
-    thin: int = 100,
-    burnin: int = 0,
+    chains: int = 20,
+    steps: int | str = "auto",
+    max_steps: int = 200_000,
+    thin: int | None = None,
+    burnin: int | None = None,
     seed: int = 0,
     sampler: str = "metropolis",
     engine: str = "auto",
@@ -343,8 +355,9 @@ def sample(
     spec : ModelSpec, optional
         See :func:`kipoi_maxent.spec.load_spec`; default: a shipped spec matching the model
         name, else inferred from the model.
-    beta, mu, chains, steps, thin, burnin, seed, sampler :
-        See :class:`~kipoi_maxent.samplers.SamplerConfig`.
+    beta, mu, chains, steps, max_steps, thin, burnin, seed, sampler :
+        See :class:`~kipoi_maxent.samplers.SamplerConfig` (``steps="auto"``: each input until
+        its chains converge).
     engine : str
         ``auto``, ``naive``, ``incremental`` or ``windowed`` (same samples; the last two are
         faster where they apply).
@@ -363,8 +376,12 @@ def sample(
     >>> results[0].motif
     """
     resolved = resolve_model(model, spec, source=source, base_frequencies=base_frequencies)
-    config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, thin=thin, burnin=burnin, seed=seed,
-                           sampler=sampler)
+    config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, max_steps=max_steps, thin=thin,
+                           burnin=burnin, seed=seed, sampler=sampler)
     inputs = as_inputs(sequences, resolved.sequence_length)
-    return list(iter_sample(resolved, inputs, config, motif_width=motif_width,
-                            batch_size=batch_size, progress=progress, engine=engine))
+    display = Progress(len(inputs), enabled=progress)
+    try:
+        return list(iter_sample(resolved, inputs, config, motif_width=motif_width,
+                                batch_size=batch_size, progress=display.update, engine=engine))
+    finally:
+        display.close()

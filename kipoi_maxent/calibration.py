@@ -22,6 +22,7 @@ import numpy as np
 
 from kipoi_maxent._validation import check_number
 from kipoi_maxent.energy import weighted_distance
+from kipoi_maxent.fileio import atomic_path
 
 #: Minority fraction below which a position counts as frozen (see the module docstring).
 FROZEN_MINORITY_FRACTION = 0.01
@@ -52,6 +53,8 @@ class CalibrationRow(NamedTuple):
         Bits: the lowest per-position entropy of the samples (:func:`min_position_entropy`).
     acceptance_rate : float
         Fraction of MCMC steps that changed the state.
+    max_kl : float
+        Bits: the largest per-base importance (KL from the background) of the samples.
     """
 
     beta: float
@@ -62,6 +65,7 @@ class CalibrationRow(NamedTuple):
     z: float
     min_entropy: float
     acceptance_rate: float
+    max_kl: float
 
 
 class BetaSummary(NamedTuple):
@@ -79,6 +83,8 @@ class BetaSummary(NamedTuple):
     entropy_threshold : float
         Bits: the threshold ``fraction_fluctuating`` was counted with.
     median_acceptance_rate : float
+    median_max_kl : float
+        Bits: the median input's largest per-base importance.
     """
 
     beta: float
@@ -91,6 +97,7 @@ class BetaSummary(NamedTuple):
     fraction_fluctuating: float
     entropy_threshold: float
     median_acceptance_rate: float
+    median_max_kl: float
 
 
 class Recommendation(NamedTuple):
@@ -168,6 +175,7 @@ def calibration_row(
     nearest_distance: float,
     frequencies: np.ndarray,
     acceptance_rate: float,
+    max_kl: float,
 ) -> CalibrationRow:
     """The :class:`CalibrationRow` of one input sampled at ``beta``: computes z and the min entropy.
 
@@ -182,11 +190,13 @@ def calibration_row(
     frequencies : np.ndarray, shape (L, 4)
         The samples' base frequencies (:func:`kipoi_maxent.statistics.nucleotide_frequencies`).
     acceptance_rate : float
+    max_kl : float
+        Bits: the input's largest per-base importance.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         z = float(np.float64(nearest_distance - mean_distance) / sd_distance)  # inf when sd is 0
     return CalibrationRow(float(beta), str(name), float(mean_distance), float(sd_distance), float(nearest_distance),
-                          z, min_position_entropy(frequencies), float(acceptance_rate))
+                          z, min_position_entropy(frequencies), float(acceptance_rate), float(max_kl))
 
 
 def summarise(rows: Sequence[CalibrationRow], entropy_threshold: float = ENTROPY_THRESHOLD) -> list[BetaSummary]:
@@ -219,6 +229,7 @@ def summarise(rows: Sequence[CalibrationRow], entropy_threshold: float = ENTROPY
             median_min_entropy=median["min_entropy"],
             fraction_fluctuating=float(np.mean([row.min_entropy > threshold for row in group])),
             entropy_threshold=threshold, median_acceptance_rate=median["acceptance_rate"],
+            median_max_kl=median["max_kl"],
         ))
     return summaries
 
@@ -256,6 +267,21 @@ def recommend_beta(
     by_distance, distance_text = _distance_rule(summaries, low, high)
     by_entropy, entropy_text = _entropy_rule(summaries, min_fraction)
     return Recommendation(by_distance, by_entropy, f"{distance_text}\n{entropy_text}")
+
+
+def write_calibration_tables(summaries: Sequence[BetaSummary], path, rows: Sequence[CalibrationRow] = (),
+                             rows_path=None) -> None:
+    """``calibration.tsv`` (one line per β, the :class:`BetaSummary` fields) and, with ``rows``,
+    ``calibration_inputs.tsv`` (one line per input and β)."""
+    def write(records, fields, target):
+        with atomic_path(target) as stream:
+            stream.write("\t".join(fields) + "\n")
+            for record in records:
+                stream.write("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in record) + "\n")
+
+    write(summaries, BetaSummary._fields, path)
+    if rows_path is not None:
+        write(rows, CalibrationRow._fields, rows_path)
 
 
 def plot_calibration(summaries: Sequence[BetaSummary], path, recommendation: Recommendation | None = None,
@@ -302,7 +328,8 @@ def plot_calibration(summaries: Sequence[BetaSummary], path, recommendation: Rec
     z_axes.legend(fontsize="small")
     entropy_axes.legend(fontsize="small")
     figure.suptitle("Choosing β (METHOD §8)")
-    figure.savefig(path, format="png", dpi=100)
+    with atomic_path(path, "wb") as stream:
+        figure.savefig(stream, format="png", dpi=100)
 
 
 def _distance_rule(summaries: list[BetaSummary], low: float, high: float) -> tuple[float | None, str]:
@@ -343,3 +370,119 @@ def _entropy_rule(summaries: list[BetaSummary], min_fraction: float) -> tuple[fl
     if last == len(summaries) - 1:
         text += "; every β in the grid passes, the limit may lie higher: extend the grid upwards"
     return chosen.beta, text
+
+
+# ---------------------------------------------------------------------------------------------
+# β by the paper's distance rule, within two guards (``--beta auto``)
+
+#: ``--beta auto``: the distance rule aims at the middle of the paper's 2–3 SD.
+Z_TARGET = 2.5
+#: Guard: never a β at which the median input's chains accept fewer proposals (frozen chains).
+MIN_ACCEPTANCE = 0.15
+#: Guard: never a β at which the median input's most important base has less KL (bits).
+MIN_MAX_KL = 0.3
+
+
+class AutoBeta(NamedTuple):
+    """β chosen from a pilot's :class:`BetaSummary` rows (:func:`auto_beta`).
+
+    Attributes
+    ----------
+    beta : float or None
+        None when the grid does not bracket what is needed; ``direction`` says where to look.
+    rule : str
+        What decided: ``"distance rule"``, ``"acceptance guard"`` or ``"importance guard"``.
+    explanation : str
+        One line: the rule's β, the guards' limits, which won and why.
+    direction : str
+        ``""``, ``"up"`` or ``"down"``: where the grid must grow to decide.
+    """
+
+    beta: float | None
+    rule: str
+    explanation: str
+    direction: str = ""
+
+
+def log_interpolated_crossing(betas: Sequence[float], values: Sequence[float], target: float,
+                              rising: bool) -> float | None:
+    """The β (log-linear interpolation between grid points) where ``values`` first crosses
+    ``target`` going up (``rising``) or down with β; None when it does not cross in the grid.
+
+    Parameters
+    ----------
+    betas : sequence of float
+        Increasing.
+    values : sequence of float
+        One per β (NaN entries are skipped).
+    """
+    points = [(float(b), float(v)) for b, v in zip(betas, values) if np.isfinite(v)]
+    for (b0, v0), (b1, v1) in zip(points, points[1:]):
+        below0, below1 = (v0 < target, v1 < target) if rising else (v0 > target, v1 > target)
+        if below0 and not below1:
+            if v1 == v0:
+                return b1
+            fraction = (target - v0) / (v1 - v0)
+            return float(np.exp(np.log(b0) + fraction * (np.log(b1) - np.log(b0))))
+    return None
+
+
+def auto_beta(summaries: Sequence[BetaSummary], z_target: float = Z_TARGET,
+              min_acceptance: float = MIN_ACCEPTANCE, min_max_kl: float = MIN_MAX_KL) -> AutoBeta:
+    """β by the paper's distance rule (median z = ``z_target``, interpolated between grid
+    points), kept between two guards: below the β at which the median input's acceptance drops
+    under ``min_acceptance`` (frozen chains) and above the one at which its largest per-base
+    KL rises over ``min_max_kl`` (nothing constrained). When the guards overlap, the acceptance
+    guard wins: a mixing chain that constrains little is honest, a frozen one is not.
+
+    Parameters
+    ----------
+    summaries : sequence of BetaSummary
+        The pilot's grid (any order).
+
+    Returns
+    -------
+    AutoBeta
+    """
+    summaries = sorted(summaries, key=lambda s: s.beta)
+    betas = [s.beta for s in summaries]
+    z = np.array([s.median_z for s in summaries], dtype=float)
+    acceptance = [s.median_acceptance_rate for s in summaries]
+    max_kl = [s.median_max_kl for s in summaries]
+    if acceptance[0] < min_acceptance:
+        return AutoBeta(None, "acceptance guard", f"median acceptance {acceptance[0]:.2f} < {min_acceptance} already "
+                        f"at β = {betas[0]:g}", "down")
+    # the guards: chains freeze above `highest`; nothing is constrained below `lowest`
+    highest = log_interpolated_crossing(betas, acceptance, min_acceptance, rising=False)
+    lowest = betas[0] if max_kl[0] >= min_max_kl else log_interpolated_crossing(betas, max_kl, min_max_kl, True)
+    by_distance = log_interpolated_crossing(betas, z, z_target, rising=True)
+    if by_distance is None:
+        if np.all(z[np.isfinite(z)] < z_target):  # the rule's β lies above the grid
+            if highest is None:
+                return AutoBeta(None, "distance rule", f"median z stays below {z_target} up to β = {betas[-1]:g}",
+                                "up")
+            chosen, reason = highest, f"median z < {z_target} up to β = {highest:.3g}, where the chains freeze"
+        else:  # above the target everywhere: the rule's β lies below the grid
+            if lowest is None or lowest == betas[0]:
+                return AutoBeta(None, "distance rule", f"median z is above {z_target} from β = {betas[0]:g} on",
+                                "down")
+            chosen, reason = lowest, f"median z > {z_target} over the grid, down to where nothing is constrained"
+    else:
+        chosen, reason = by_distance, f"distance rule: median z = {z_target} at β = {by_distance:.3g}"
+    if lowest is None:
+        return AutoBeta(None, "importance guard", f"the median input's largest KL stays below {min_max_kl} bit up "
+                        f"to β = {betas[-1]:g}", "up")
+    limits = (f"chains freeze above β = {highest:.3g}" if highest is not None
+              else f"median acceptance ≥ {min_acceptance} up to β = {betas[-1]:g}")
+    limits += (f"; nothing constrained below β = {lowest:.3g}" if lowest > betas[0]
+               else f"; median max KL ≥ {min_max_kl} bit from β = {betas[0]:g}")
+    if highest is not None and chosen > highest:
+        if lowest > highest:
+            return AutoBeta(highest, "acceptance guard", f"{reason}; the guards overlap (importance needs β ≥ "
+                            f"{lowest:.3g}, mixing β ≤ {highest:.3g}): mixing wins; {limits}")
+        return AutoBeta(highest, "acceptance guard", f"{reason}, but the acceptance guard wins; {limits}")
+    if chosen < lowest:
+        return AutoBeta(lowest, "importance guard", f"{reason}, but the importance guard wins; {limits}")
+    rule = "distance rule" if by_distance is not None else (
+        "acceptance guard" if chosen == highest else "importance guard")
+    return AutoBeta(chosen, rule, f"{reason}; {limits}")

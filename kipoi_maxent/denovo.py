@@ -12,8 +12,6 @@ Pure functions on numpy arrays, plus one npz writer/reader pair (``pca.npz``).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -21,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kipoi_maxent._validation import check_codes, check_number
+from kipoi_maxent.fileio import atomic_path
 from kipoi_maxent.sequence import GC_CODES
 
 #: Bound on the (test rows × exemplars × components) block of :func:`knn_classify` (~32 MB).
@@ -226,14 +225,8 @@ def save_pca(path, names: Sequence[str], pcas: Sequence[SamplePCA], control: np.
         arrays["control"] = control
         arrays["control_sd"] = np.stack([pca.control_sd for pca in pcas])
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, "wb") as stream:
+        np.savez(stream, **arrays)
     return path
 
 

@@ -32,6 +32,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from kipoi_maxent import genome_composition
+from kipoi_maxent.cache import dir_is_writable
 
 __all__ = ["IndexRecord", "fasta_index_paths", "index_problem", "read_fai"]
 
@@ -110,7 +111,7 @@ def fasta_index_paths(fasta_path: str | os.PathLike[str]) -> tuple[str, str | No
     problem = _existing_index_problem(path, *beside)
     if problem is None:
         return beside
-    if genome_composition._dir_is_writable(os.path.dirname(os.path.abspath(path))):
+    if dir_is_writable(os.path.dirname(os.path.abspath(path))):
         _log_rebuild(path, beside[0], problem)
         _build(path, *beside)
         return beside
@@ -181,7 +182,7 @@ def _build(path: str, fai: str, gzi: str | None) -> None:
             raise
     except OSError as error:
         if isinstance(error, (pyfaidx.UnsupportedCompressionFormat, pyfaidx.FastaNotFoundError)) or \
-                genome_composition._dir_is_writable(directory):
+                dir_is_writable(directory):
             raise
         raise ValueError(_unindexable(path, fai, error)) from None
     try:

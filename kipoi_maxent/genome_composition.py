@@ -28,11 +28,12 @@ import json
 import logging
 import math
 import os
-import secrets
 import zlib
 from typing import BinaryIO, NamedTuple
 
 import numpy as np
+
+from kipoi_maxent.cache import dir_is_writable, file_identity, user_cache_dir, write_json_atomic
 
 __all__ = [
     "CHUNK_BYTES",
@@ -56,7 +57,7 @@ CHUNK_BYTES = 1 << 20
 CACHE_SUFFIX = ".kipoi_maxent_composition.json"
 
 _CACHE_FORMAT = "kipoi_maxent.genome_composition"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: keyed on file_identity (ctime and inode too)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _GT = ord(">")
@@ -375,21 +376,6 @@ def _count_stream(stream: BinaryIO, chunk_bytes: int, display: str) -> BaseCount
 # ---------------------------------------------------------------------------------------
 
 
-def _dir_is_writable(directory: str) -> bool:
-    """Whether new files can be created in ``directory`` (the single place this is decided)."""
-    return os.access(directory, os.W_OK | os.X_OK)
-
-
-def _user_cache_dir(cache_dir: str | os.PathLike[str] | None) -> str:
-    """``cache_dir``, else ``$XDG_CACHE_HOME/kipoi_maxent``, else ``~/.cache/kipoi_maxent``."""
-    if cache_dir is not None:
-        return os.path.abspath(os.fspath(cache_dir))
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says relative values are invalid and must be ignored.
-    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kipoi_maxent")
-
-
 def cache_file_candidates(
     path: str | os.PathLike[str],
     *,
@@ -419,20 +405,20 @@ def cache_file_candidates(
     directory, name = os.path.split(abspath)
     beside = os.path.join(directory, name + suffix)
     digest = hashlib.sha256(os.fsencode(abspath)).hexdigest()
-    user = os.path.join(_user_cache_dir(cache_dir), digest + suffix)
+    user = os.path.join(user_cache_dir(cache_dir), digest + suffix)
     return beside, user
 
 
 def _fasta_key(abspath: str) -> dict[str, object]:
-    """Identity of the FASTA's current content: absolute path, size and mtime in ns."""
+    """Identity of the FASTA's current content (:func:`kipoi_maxent.cache.file_identity`: path,
+    size, modification and change times, inode), without reading it."""
     try:
-        st = os.stat(abspath)
+        return file_identity(abspath)
     except OSError as exc:
         error = _unreadable(abspath, exc)
         if error is None:
             raise
         raise error from exc
-    return {"path": abspath, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _read_cache(cache_path: str, key: dict[str, object]) -> BaseCounts | None:
@@ -446,8 +432,11 @@ def _read_cache(cache_path: str, key: dict[str, object]) -> BaseCounts | None:
         logger.info("ignoring unreadable composition cache %s (%s)", cache_path, exc)
         return None
     try:
-        if data["format"] != _CACHE_FORMAT or data["version"] != _CACHE_VERSION:
-            raise ValueError("unknown format or version")
+        if data["format"] != _CACHE_FORMAT:
+            raise ValueError("unknown format")
+        if data["version"] != _CACHE_VERSION:
+            logger.debug("composition cache %s has an older layout; recounting", cache_path)
+            return None
         if data["fasta"] != key:
             logger.info("composition cache %s is stale (FASTA changed); recounting", cache_path)
             return None
@@ -458,31 +447,6 @@ def _read_cache(cache_path: str, key: dict[str, object]) -> BaseCounts | None:
         logger.info("ignoring corrupt composition cache %s (%s)", cache_path, exc)
         return None
     return BaseCounts(*values)
-
-
-def _write_json_atomic(target: str, payload: dict[str, object]) -> None:
-    """Write ``payload`` to ``target`` so readers see either the old or the whole new file."""
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(
-        directory, f".{os.path.basename(target)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    )
-    # os.open with 0o666 lets the umask decide permissions, as for any ordinary new file
-    # (tempfile would force 0o600 and hide a shared genome's cache from other users).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def cached_base_counts(
@@ -540,11 +504,11 @@ def cached_base_counts(
         "counts": counts._asdict(),
         "gc_fraction": counts.gc_fraction if counts.total_acgt else None,
     }
-    targets = [beside, user] if _dir_is_writable(os.path.dirname(abspath)) else [user]
+    targets = [beside, user] if dir_is_writable(os.path.dirname(abspath)) else [user]
     errors = []
     for target in targets:
         try:
-            _write_json_atomic(target, payload)
+            write_json_atomic(target, payload)
         except OSError as exc:
             errors.append(f"{target}: {exc}")
             continue

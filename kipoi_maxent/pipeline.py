@@ -13,7 +13,7 @@ outputs are assembled from the parts.
 """
 from __future__ import annotations
 
-import hashlib
+import bisect
 import itertools
 import json
 import logging
@@ -25,13 +25,15 @@ from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from kipoi_maxent._progress import Progress
+from kipoi_maxent._quiet import framework_output_hidden, quiet_libraries
 from kipoi_maxent.inputs import SequenceInput
 from kipoi_maxent.records import AnalysisConfig, IntervalRecord
+from kipoi_maxent.rundir import PARTS_DIRECTORY
 from kipoi_maxent.samplers import SamplerConfig
 
 logger = logging.getLogger(__name__)
 
-PARTS_DIRECTORY = ".parts"
 MANIFEST = "manifest.json"
 #: Parts :meth:`PartStore.record` keeps in memory (each: one chunk's frequencies, importance,
 #: Fourier amplitudes and inputs, without samples: ~0.2 MB for 64 inputs of 100 bp).
@@ -56,12 +58,16 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything a worker needs to process a chunk."""
+    """Everything a worker needs to process a chunk.
+
+    ``beta_source`` says where β came from (``given``, ``auto``, ``cached``), for summary.tsv.
+    """
 
     model: ModelSource
     sampler: SamplerConfig
     analysis: AnalysisConfig
     batch_size: int | None = None
+    beta_source: str = "given"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,9 +95,11 @@ def loaded_model(source: ModelSource, resolved=None):
     key = _model_key(source)
     if key not in _LOADED:
         if resolved is None:
+            quiet_libraries()  # a Dask worker's own process
             resolved = api.resolve_model(source.model, source.spec, source=source.source,
                                          base_frequencies=source.base_frequencies)
-        engine, fallback = make_engine(source.engine, resolved)
+        with framework_output_hidden():
+            engine, fallback = make_engine(source.engine, resolved)
         _LOADED[key] = (resolved, engine, fallback)
         _LOAD_COUNTS[key] = _LOAD_COUNTS.get(key, 0) + 1
     return _LOADED[key]
@@ -106,15 +114,16 @@ class ChunkResult(NamedTuple):
     loads: int
 
 
-def process_chunk(plan: RunPlan, first_index: int, items: list[SequenceInput], progress: bool = False) -> ChunkResult:
-    """Sample and analyse the inputs ``first_index, first_index + 1, …`` of a run."""
+def process_chunk(plan: RunPlan, first_index: int, items: list[SequenceInput], progress=None) -> ChunkResult:
+    """Sample and analyse the inputs ``first_index, first_index + 1, …`` of a run (``progress``:
+    see :func:`kipoi_maxent.api.iter_sample`)."""
     from kipoi_maxent import api
 
     resolved, engine, _ = loaded_model(plan.model)
     records = []
     results = api.iter_sample(resolved, items, plan.sampler, motif_width=plan.analysis.motif_width,
-                              batch_size=plan.batch_size, keep_samples=True, progress=False,
-                              step_progress=progress, engine=engine, first_index=first_index)
+                              batch_size=plan.batch_size, keep_samples=True, engine=engine,
+                              first_index=first_index, progress=progress)
     for offset, result in enumerate(results):
         records.append(analyse(first_index + offset, result, plan))
     if plan.analysis.jaspar and records:
@@ -136,7 +145,7 @@ def analyse(index: int, result, plan: RunPlan) -> IntervalRecord:
     from kipoi_maxent.periodicity import band_amplitude, periodicity
 
     analysis, config = plan.analysis, plan.sampler
-    row = summary_row(result, config.beta, config.mu)
+    row = summary_row(result, config.beta, config.mu, plan.beta_source)
     row.update(chain_diagnostics(result.distances, result.samples)._asdict())
     if analysis.features:
         from kipoi_maxent.features import feature_columns, feature_importance
@@ -164,64 +173,11 @@ def analyse(index: int, result, plan: RunPlan) -> IntervalRecord:
 # parts on disk
 
 
-def manifest_of(plan: RunPlan, inputs_fingerprint: dict) -> dict:
-    """The parameters that determine a run's results (JSON-ready, compared on resume)."""
-    from kipoi_maxent import __version__
-
-    spec = plan.model.spec
-    analysis = plan.analysis
-    return {
-        "kipoi_maxent_version": __version__,
-        "model": plan.model.model,
-        "source": plan.model.source,
-        "spec": spec.to_dict() if spec is not None else None,
-        "base_frequencies": list(plan.model.base_frequencies) if plan.model.base_frequencies else None,
-        "sampler": dict(plan.sampler.__dict__),
-        "analysis": {
-            "motif_width": analysis.motif_width,
-            "features": [f.name for f in analysis.features],
-            "features_digest": _digest(f.coefficients for f in analysis.features),
-            "dummies": sum(len(group) for group in analysis.dummies.values()),
-            "dummies_digest": _digest(f.coefficients for group in analysis.dummies.values() for f in group),
-            "importance_percentile": analysis.importance_percentile,
-            "periodicity_bases": analysis.periodicity_bases,
-            "pca_components": analysis.pca_components,
-            "keep_samples": analysis.keep_samples,
-            "jaspar": analysis.jaspar,
-        },
-        "inputs": inputs_fingerprint,
-    }
-
-
-def _digest(arrays: Iterable[np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def file_fingerprint(path) -> dict:
-    """Identity of an input file for the manifest: path, size and content hash (small files)
-    or modification time (files over 64 MB, e.g. genomes, are not hashed)."""
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise ValueError(f"input file {path} does not exist")
-    stat = path.stat()
-    record = {"path": str(path), "size": stat.st_size}
-    if stat.st_size <= 64 << 20:
-        record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    else:
-        record["mtime_ns"] = stat.st_mtime_ns
-    return record
-
-
-def _part_path(parts: Path, first: int, count: int) -> Path:
-    return parts / f"part_{first:010d}_{count:06d}.npz"
-
-
-def write_part(parts: Path, chunk: ChunkResult) -> Path:
-    """One chunk's records as a compressed npz (no pickles), written atomically."""
-    from kipoi_maxent.outputs import atomic_path
+def write_part(path: Path, chunk: ChunkResult) -> str:
+    """One chunk's records as a compressed npz (no pickles), written atomically and flushed to
+    disk; returns its sha256 (for the journal)."""
+    from kipoi_maxent.cache import file_digest
+    from kipoi_maxent.fileio import atomic_path
 
     records = chunk.records
     arrays = {
@@ -233,14 +189,14 @@ def write_part(parts: Path, chunk: ChunkResult) -> Path:
         "reference": np.stack([r.reference for r in records]),
     }
     if records[0].pca is not None:
-        for name, value in records[0].pca._asdict().items():
+        for name in records[0].pca._fields:
             arrays[f"pca_{name}"] = np.stack([getattr(r.pca, name) for r in records])
-    if records[0].samples is not None:
-        arrays["samples"] = np.stack([r.samples for r in records])
-    path = _part_path(parts, chunk.first_index, len(records))
+    for position, record in enumerate(records):  # one array each: inputs may differ in draws
+        if record.samples is not None:
+            arrays[f"samples_{position}"] = record.samples
     with atomic_path(path, "wb") as stream:
         np.savez_compressed(stream, **arrays)
-    return path
+    return file_digest(path)
 
 
 def _json_default(value):
@@ -253,7 +209,7 @@ def read_part(path: Path, samples: bool = True) -> list[IntervalRecord]:
     """Records of one part file (the inverse of :func:`write_part`); without their samples
     (``None``) unless ``samples``."""
     with np.load(path, allow_pickle=False) as part:
-        arrays = {name: part[name] for name in part.files if samples or name != "samples"}
+        arrays = {name: part[name] for name in part.files if samples or not name.startswith("samples_")}
     rows = json.loads(str(arrays["rows"]))
     pca_fields = sorted(name[4:] for name in arrays if name.startswith("pca_"))
     pcas = [None] * len(rows)
@@ -261,125 +217,203 @@ def read_part(path: Path, samples: bool = True) -> list[IntervalRecord]:
         from kipoi_maxent.denovo import SamplePCA
 
         pcas = [SamplePCA(**{f: arrays[f"pca_{f}"][i] for f in pca_fields}) for i in range(len(rows))]
-    samples = arrays.get("samples")
     return [
         IntervalRecord(int(arrays["indices"][i]), rows[i], arrays["frequencies"][i], arrays["importance"][i],
-                       arrays["fourier"][i], arrays["reference"][i], pcas[i], None if samples is None else samples[i])
+                       arrays["fourier"][i], arrays["reference"][i], pcas[i], arrays.get(f"samples_{i}"))
         for i in range(len(rows))
     ]
 
 
+class PartEntry(NamedTuple):
+    """A part in the journal: inputs ``first … first + count − 1`` in ``name``, with its sha256."""
+
+    first: int
+    count: int
+    name: str
+    sha256: str
+
+
 class PartStore:
-    """The chunk files of one run directory, for resuming and assembling."""
+    """The finished chunks of one run, in ``OUTDIR/.parts/``: the unit of resuming.
 
-    def __init__(self, outdir: Path, chunk_size: int):
+    ``manifest.json`` says which run they belong to (:data:`~kipoi_maxent.rundir.PARTS_FORMAT`);
+    ``journal`` lists every part with its sha256, appended (and flushed to disk) after the part
+    is on disk. A part is trusted only if the journal lists it and its content matches, so a
+    part cut short by a crash, or a stray file, is never read: its inputs are sampled again.
+    Parts hold contiguous inputs and never overlap, whatever the chunk size of each session.
+    ``staging/`` receives the outputs before they are installed in OUTDIR.
+    """
+
+    def __init__(self, outdir: Path):
         self.directory = Path(outdir) / PARTS_DIRECTORY
-        self.chunk_size = chunk_size
-        self._cache: dict[Path, list[IntervalRecord]] = {}
-        self._by_first: dict[int, Path] = {}
+        self.staging = self.directory / "staging"
+        self._journal = self.directory / "journal"
+        self._entries: list[PartEntry] = []
+        self._cache: dict[str, list[IntervalRecord]] = {}
 
-    def prepare(self, manifest: dict, overwrite: bool) -> None:
-        """Create the parts directory, or check an existing one belongs to this run."""
-        manifest_path = self.directory / MANIFEST
-        if manifest_path.is_file():
-            previous = json.loads(manifest_path.read_text())
-            if previous != _jsonable(manifest):
-                if not overwrite:
-                    changed = sorted(k for k in set(previous) | set(manifest)
-                                     if previous.get(k) != _jsonable(manifest).get(k))
-                    raise ValueError(
-                        f"{self.directory.parent} holds an unfinished run with other parameters "
-                        f"(differing: {', '.join(changed)}); rerun with its parameters to resume it, "
-                        "or pass --overwrite to discard it"
-                    )
-                shutil.rmtree(self.directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not manifest_path.is_file():
-            from kipoi_maxent.outputs import write_json
+    # -- the run it belongs to ----------------------------------------------------------
+    def manifest(self) -> dict | None:
+        """The manifest of the run these parts belong to, None without (our) parts."""
+        from kipoi_maxent.rundir import PARTS_FORMAT, ours
 
-            write_json(manifest, manifest_path)
+        record = ours(self.directory / MANIFEST, PARTS_FORMAT)
+        return None if record is None else record.get("manifest")
 
-    def done(self, first: int, count: int) -> bool:
-        return _part_path(self.directory, first, count).is_file()
+    def beta_choice(self) -> dict | None:
+        """``{"beta", "source", "record"}``: the β this run started with (kept on resume)."""
+        from kipoi_maxent.rundir import PARTS_FORMAT, ours
 
-    def paths(self) -> list[Path]:
-        """Part files of the current chunk layout, in input order (others ignored)."""
-        return sorted(p for p in self.directory.glob("part_*.npz") if _layout_matches(p, self.chunk_size))
+        record = ours(self.directory / MANIFEST, PARTS_FORMAT)
+        return None if record is None else record.get("beta")
+
+    def create(self, manifest: dict, beta_choice: dict) -> None:
+        """Start an empty store for the run ``manifest`` with β ``beta_choice`` (removing any
+        previous one)."""
+        from kipoi_maxent.fileio import write_json
+        from kipoi_maxent.rundir import PARTS_FORMAT
+
+        self.remove()
+        self.directory.mkdir(parents=True)
+        write_json({"format": PARTS_FORMAT, "manifest": manifest, "beta": beta_choice}, self.directory / MANIFEST)
+        self._entries = []
+
+    def remove(self) -> None:
+        """Delete the store, if it is ours (its manifest says so)."""
+        if self.manifest() is not None:
+            shutil.rmtree(self.directory)
+        self._entries, self._cache = [], {}
+
+    # -- the parts ----------------------------------------------------------------------
+    def load(self) -> int:
+        """Read the journal and check every part against it; forget (and delete) the parts that
+        are missing, damaged or not in the journal, and the leftovers of an unfinished
+        session (temporaries, staged outputs). Returns the number of trusted inputs."""
+        from kipoi_maxent.cache import file_digest
+        from kipoi_maxent.fileio import remove_temporaries
+
+        remove_temporaries(self.directory)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        listed: dict[str, PartEntry] = {}
+        if self._journal.is_file():
+            for line in self._journal.read_text().splitlines():
+                fields = line.split("\t")
+                if len(fields) == 4 and fields[0].isdigit() and fields[1].isdigit():  # a torn last line is not
+                    listed[fields[2]] = PartEntry(int(fields[0]), int(fields[1]), fields[2], fields[3])
+        trusted, covered = [], set()
+        for entry in sorted(listed.values()):
+            path = self.directory / entry.name
+            indices = set(range(entry.first, entry.first + entry.count))
+            if path.is_file() and not indices & covered and file_digest(path) == entry.sha256:
+                trusted.append(entry)
+                covered |= indices
+        for path in self.directory.glob("part_*.npz"):
+            if path.name not in {e.name for e in trusted}:
+                path.unlink()
+        self._entries, self._cache = trusted, {}
+        self._rewrite_journal()
+        return len(covered)
+
+    def _rewrite_journal(self) -> None:
+        from kipoi_maxent.fileio import atomic_path
+
+        with atomic_path(self._journal) as stream:
+            stream.writelines(f"{e.first}\t{e.count}\t{e.name}\t{e.sha256}\n" for e in self._entries)
+
+    def done(self) -> set[int]:
+        """Indices of the inputs whose records are on disk."""
+        return {i for e in self._entries for i in range(e.first, e.first + e.count)}
+
+    def add(self, chunk: ChunkResult) -> None:
+        """Write a chunk's part and record it in the journal."""
+        name = f"part_{chunk.first_index:010d}_{len(chunk.records):06d}.npz"
+        digest = write_part(self.directory / name, chunk)
+        entry = PartEntry(chunk.first_index, len(chunk.records), name, digest)
+        with open(self._journal, "a") as stream:
+            stream.write(f"{entry.first}\t{entry.count}\t{entry.name}\t{entry.sha256}\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        self._entries.append(entry)
+        self._entries.sort()
 
     def records(self, samples: bool = False) -> Iterator[IntervalRecord]:
         """Every record, in input order, one part in memory at a time (samples only if asked)."""
-        for path in self.paths():
-            yield from read_part(path, samples=samples)
+        for entry in self._entries:
+            yield from read_part(self.directory / entry.name, samples=samples)
 
     def record(self, index: int) -> IntervalRecord:
         """Record ``index``, without its samples (parts read on demand; the last
         :data:`CACHED_PARTS` kept in memory, so a BED in no particular genome order does not
         read a part per input)."""
-        first = index - index % self.chunk_size
-        if first not in self._by_first:
-            self._by_first = {int(p.stem.split("_")[1]): p for p in self.paths()}
-        part = self._by_first[first]
-        if part not in self._cache:
+        position = bisect.bisect_right([e.first for e in self._entries], index) - 1
+        entry = self._entries[position]
+        if not entry.first <= index < entry.first + entry.count:
+            raise KeyError(f"input {index} is in no part")
+        if entry.name not in self._cache:
             if len(self._cache) >= CACHED_PARTS:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[part] = read_part(part, samples=False)
-        return self._cache[part][index - first]
-
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def _layout_matches(path: Path, chunk_size: int) -> bool:
-    first, count = (int(x) for x in path.stem.split("_")[1:3])
-    return first % chunk_size == 0 and count <= chunk_size
-
-
-def _jsonable(record: dict) -> dict:
-    return json.loads(json.dumps(record, sort_keys=True, default=str))
+            self._cache[entry.name] = read_part(self.directory / entry.name, samples=False)
+        return self._cache[entry.name][index - entry.first]
 
 
 # ---------------------------------------------------------------------------------------------
 # executing the chunks
 
 
-def chunks(items: Iterable[SequenceInput], size: int) -> Iterator[tuple[int, list[SequenceInput]]]:
-    """``(first index, inputs)`` of consecutive chunks of ``size`` inputs."""
+def pending_chunks(items: Iterable[SequenceInput], size: int, done: set[int]) -> Iterator[tuple[int, list]]:
+    """``(first index, inputs)`` of the inputs not in ``done``, in chunks of at most ``size``
+    consecutive inputs (a chunk of ``size`` inputs is cut where some are done already, so parts
+    of an earlier session with another chunk size are reused, never repeated)."""
     iterator = iter(items)
-    first = 0
-    while True:
-        chunk = list(itertools.islice(iterator, size))
-        if not chunk:
-            return
-        yield first, chunk
-        first += len(chunk)
+    index = 0
+    while chunk := list(itertools.islice(iterator, size)):
+        run: list = []
+        for item in chunk:
+            if index in done:
+                if run:
+                    yield index - len(run), run
+                run = []
+            else:
+                run.append(item)
+            index += 1
+        if run:
+            yield index - len(run), run
 
 
 class RunStatistics(NamedTuple):
     n_inputs: int
     chunks_run: int
-    chunks_skipped: int
+    inputs_resumed: int
     model_loads: dict
 
 
-def execute(plan: RunPlan, items: Iterable[SequenceInput], store: PartStore, *, client=None,
-            progress: bool = True) -> RunStatistics:
-    """Process every chunk not already on disk; in this process, or on a Dask ``client``.
+def execute(plan: RunPlan, items: Iterable[SequenceInput], store: PartStore, *, chunk_size: int = 64,
+            client=None, progress: Progress | None = None) -> RunStatistics:
+    """Process every input not already in ``store``; in this process, or on a Dask ``client``.
 
     At most ``2 × workers`` chunks are in flight, so inputs are read only as fast as they
-    are processed.
+    are processed. ``chunk_size`` inputs make a chunk (the unit of resuming and of Dask tasks).
     """
-    from kipoi_maxent._progress import progress_bar
-
-    bar = progress_bar(desc="inputs done", unit="input", enabled=progress)
-    n_inputs = chunks_run = chunks_skipped = 0
+    done = store.done()
+    counted = {"inputs": 0}
+    chunks_run = 0
     loads: dict[str, int] = {}
+    if progress is not None and done:
+        progress.update(done=len(done))
 
-    def finished(chunk: ChunkResult):
+    def counting(source):
+        for item in source:
+            counted["inputs"] += 1
+            yield item
+
+    def finished(chunk: ChunkResult, from_worker: bool):
         nonlocal chunks_run
-        write_part(store.directory, chunk)
+        store.add(chunk)
         chunks_run += 1
         loads[chunk.worker] = chunk.loads
-        bar.update(len(chunk.records))
+        if progress is not None and from_worker:  # in process, the sampler reported as it went
+            progress.update(done=len(chunk.records),
+                            converged=sum(str(r.row.get("converged")) == "True" for r in chunk.records),
+                            proposals=sum(r.row["steps"] * plan.sampler.chains for r in chunk.records))
 
     pending = []
     if client is not None:
@@ -387,25 +421,20 @@ def execute(plan: RunPlan, items: Iterable[SequenceInput], store: PartStore, *, 
 
         in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {})))
         plan_future = client.scatter(plan, broadcast=True)
-    for first, chunk in chunks(items, store.chunk_size):
-        n_inputs += len(chunk)
-        if store.done(first, len(chunk)):
-            chunks_skipped += 1
-            bar.update(len(chunk))
-            continue
+    update = None if progress is None else progress.update
+    for first, chunk in pending_chunks(counting(items), chunk_size, done):
         if client is None:
-            finished(process_chunk(plan, first, chunk, progress=progress))
+            finished(process_chunk(plan, first, chunk, progress=update), from_worker=False)
             continue
         pending.append(client.submit(process_chunk, plan_future, first, chunk, pure=False))
         while len(pending) >= in_flight:
-            done, not_done = wait(pending, return_when="FIRST_COMPLETED")
-            for future in done:
-                finished(future.result())
+            finished_now, not_done = wait(pending, return_when="FIRST_COMPLETED")
+            for future in finished_now:
+                finished(future.result(), from_worker=True)
             pending = list(not_done)
     for future in pending:
-        finished(future.result())
-    bar.close()
-    return RunStatistics(n_inputs, chunks_run, chunks_skipped, loads)
+        finished(future.result(), from_worker=True)
+    return RunStatistics(counted["inputs"], chunks_run, len(done), loads)
 
 
 def dask_client(workers: int | None, scheduler: str | None):

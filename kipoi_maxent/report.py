@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kipoi_maxent._validation import check_number
-from kipoi_maxent.outputs import atomic_path, format_value
+from kipoi_maxent.fileio import atomic_path
+from kipoi_maxent.outputs import format_value
 from kipoi_maxent.sequence import ALPHABET
 
 #: Resolution of every PNG, and the size of its palette: small files (a report of many

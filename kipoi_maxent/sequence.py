@@ -80,3 +80,58 @@ def background_probabilities(mu: float) -> np.ndarray:
     gc = float(np.exp(-np.logaddexp(0.0, -float(mu))))  # e^mu / (1 + e^mu), overflow-free
     return np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
 
+
+
+def dinucleotide_shuffle(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random sequence with the same dinucleotide counts as ``codes`` (Altschul & Erickson
+    1985: a random Eulerian walk of its transitions, first and last base kept).
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (L,), int
+        Codes 0..3 (unknown bases, -1, stay where they are and split the walk).
+    rng : np.random.Generator
+
+    Returns
+    -------
+    np.ndarray, shape (L,), int8
+    """
+    codes = np.asarray(codes, dtype=np.int8)
+    shuffled = codes.copy()
+    known = np.flatnonzero(codes >= 0)
+    if len(known) == 0:
+        return shuffled
+    # runs of consecutive known bases are shuffled separately
+    for run in np.split(known, np.flatnonzero(np.diff(known) > 1) + 1):
+        if len(run) > 2:
+            shuffled[run] = _eulerian_shuffle(codes[run], rng)
+    return shuffled
+
+
+def _eulerian_shuffle(run: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    first, last = int(run[0]), int(run[-1])
+    edges = {v: [int(b) for a, b in zip(run[:-1], run[1:]) if a == v] for v in range(4)}
+    vertices = [v for v in range(4) if edges[v]]
+    while True:  # random last edges forming a tree towards the final base (few tries at 4 vertices)
+        last_edge = {v: int(rng.choice(edges[v])) for v in vertices if v != last}
+        ok = True
+        for v in last_edge:
+            seen, at = set(), v
+            while at != last and at not in seen:
+                seen.add(at)
+                at = last_edge.get(at, last)
+            ok &= at == last
+        if ok:
+            break
+    order = {}
+    for v in vertices:
+        rest = list(edges[v])
+        if v in last_edge:
+            rest.remove(last_edge[v])
+        rng.shuffle(rest)
+        order[v] = rest + ([last_edge[v]] if v in last_edge else [])
+    walk, at = [first], first
+    for _ in range(len(run) - 1):
+        at = order[at].pop(0)
+        walk.append(at)
+    return np.array(walk, dtype=np.int8)

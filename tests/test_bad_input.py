@@ -63,8 +63,11 @@ def error_line(run: Run) -> str:
 
 
 def final_outputs(output: Path) -> list[str]:
-    """Files of the output directory other than ``.parts/`` (finished chunks of a run that failed midway)."""
-    return sorted(p.name for p in output.iterdir() if p.name != ".parts") if output.exists() else []
+    """Files of the output directory other than ``.parts/`` (finished chunks of a run that failed midway) and
+    the run lock."""
+    if not output.exists():
+        return []
+    return sorted(p.name for p in output.iterdir() if p.name not in (".parts", ".kipoi_maxent.lock"))
 
 
 def write(path: Path, text: str) -> Path:
@@ -391,8 +394,8 @@ def test_output_directory_of_a_different_run(tmp_path, baseline, peaks_bed):
     output = tmp_path / "out"
     shutil.copytree(baseline.output, output)
     refused = sample(output, "--intervals", peaks_bed, "--fasta", GENOME, "--seed", "1")
-    assert f"{output} holds the results of a different run; choose another output directory or pass --overwrite" \
-        in error_line(refused)
+    assert f"{output} holds the results of a different run (differing: sampler.seed); choose another output " \
+        "directory or pass --overwrite" in error_line(refused)
     assert (output / "summary.tsv").read_bytes() == (baseline.output / "summary.tsv").read_bytes()
     replaced = sample(output, "--intervals", peaks_bed, "--fasta", GENOME, "--seed", "1", "--overwrite")
     assert replaced.code == 0, replaced.stderr

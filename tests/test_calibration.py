@@ -4,6 +4,7 @@ import pytest
 
 from kipoi_maxent import calibration
 from kipoi_maxent.calibration import (
+    auto_beta,
     ENTROPY_THRESHOLD,
     BetaSummary,
     CalibrationRow,
@@ -41,7 +42,7 @@ def sweep():
         rows += [calibration_row(beta, f"input{i}", mean_distance=result.distances.mean(),
                                  sd_distance=result.distances.std(), nearest_distance=nearest[i],
                                  frequencies=nucleotide_frequencies(result.samples),
-                                 acceptance_rate=result.acceptance_rate)
+                                 acceptance_rate=result.acceptance_rate, max_kl=1.0)
                  for i, result in enumerate(results)]
     return rows
 
@@ -60,7 +61,7 @@ def test_distance_and_entropy_fall_with_beta(sweep):
     row = sweep[0]
     assert row.z == pytest.approx((row.nearest_distance - row.mean_distance) / row.sd_distance)
     frozen = calibration_row(1.0, "x", mean_distance=0.0, sd_distance=0.0, nearest_distance=0.5,
-                             frequencies=np.eye(4), acceptance_rate=0.0)
+                             frequencies=np.eye(4), acceptance_rate=0.0, max_kl=2.0)
     assert frozen.z == np.inf and frozen.min_entropy == 0.0
     assert 0 < row.acceptance_rate <= 1
     # this grid jumps over z in [2, 3] between β = 3 and 10; the entropy rule stops before β = 30
@@ -102,7 +103,7 @@ def test_min_position_entropy():
 
 def _summaries(z_values, fractions):
     betas = [1.0, 3.0, 10.0, 30.0, 100.0][:len(z_values)]
-    return [BetaSummary(beta, 10, 1.0, 0.1, 2.0, z, 1.0, fraction, ENTROPY_THRESHOLD, 0.5)
+    return [BetaSummary(beta, 10, 1.0, 0.1, 2.0, z, 1.0, fraction, ENTROPY_THRESHOLD, 0.5, 1.0)
             for beta, z, fraction in zip(betas, z_values, fractions)]
 
 
@@ -136,7 +137,7 @@ def test_recommend_beta_out_of_range_says_which_way():
 
 def test_summarise_counts_fluctuating_inputs():
     def row(beta, min_entropy, z):
-        return CalibrationRow(beta, "x", 1.0, 0.5, 2.0, z, min_entropy, 0.4)
+        return CalibrationRow(beta, "x", 1.0, 0.5, 2.0, z, min_entropy, 0.4, 1.0)
 
     rows = [row(2.0, 0.5, 3.0), row(2.0, 0.0, 1.0), row(2.0, 0.05, 2.0), row(1.0, 1.0, 0.5)]
     first, second = summarise(rows)
@@ -156,3 +157,41 @@ def test_plot_is_a_png(tmp_path, sweep):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 300 and image.shape[1] > 400
+
+
+def _pilot(*points):
+    """BetaSummary rows of a pilot from (β, median z, median acceptance, median max KL)."""
+    return [BetaSummary(beta, 8, 0.1, 0.1, 0.5, z, 0.5, 1.0, ENTROPY_THRESHOLD, acceptance, max_kl)
+            for beta, z, acceptance, max_kl in points]
+
+
+def test_auto_beta_interpolates_the_distance_rule_in_log_beta():
+    # the README's calibrate table of the CTCF example: z crosses 2.5 between β = 20 and 50
+    choice = auto_beta(_pilot((5, -1.6, 0.9, 0.1), (20, 1.5, 0.77, 0.6), (50, 6.5, 0.66, 1.5), (200, 5.9, 0.3, 2.0),
+                              (800, 850, 0.0004, 2.0)))
+    expected = np.exp(np.log(20) + (2.5 - 1.5) / (6.5 - 1.5) * (np.log(50) - np.log(20)))
+    assert choice.beta == pytest.approx(expected) and choice.rule == "distance rule"
+    assert "median z = 2.5" in choice.explanation
+
+
+def test_auto_beta_guards_win_over_the_distance_rule():
+    # z reaches 2.5 only where the chains freeze: the acceptance guard decides
+    frozen = auto_beta(_pilot((10, 0.5, 0.6, 0.8), (40, 1.5, 0.2, 1.5), (160, 3.0, 0.05, 2.0)))
+    limit = np.exp(np.log(40) + (0.15 - 0.2) / (0.05 - 0.2) * (np.log(160) - np.log(40)))
+    assert frozen.rule == "acceptance guard" and frozen.beta == pytest.approx(limit)
+    assert "acceptance guard wins" in frozen.explanation
+    # z is past 2.5 already where nothing is constrained yet: the importance guard decides
+    loose = auto_beta(_pilot((1, 2.0, 0.95, 0.1), (4, 4.0, 0.9, 0.2), (16, 6.0, 0.8, 0.5)))
+    assert loose.rule == "importance guard" and 4 < loose.beta < 16
+    # the guards overlap: mixing wins
+    both = auto_beta(_pilot((1, 0.0, 0.5, 0.05), (4, 1.0, 0.1, 0.1), (16, 3.0, 0.01, 0.4)))
+    assert both.rule == "acceptance guard" and "guards overlap" in both.explanation
+
+
+def test_auto_beta_says_where_to_look_when_the_grid_does_not_decide():
+    up = auto_beta(_pilot((1, -2.0, 0.9, 0.05), (4, 0.5, 0.8, 0.4)))
+    assert up.beta is None and up.direction == "up"
+    down = auto_beta(_pilot((10, 4.0, 0.5, 1.0), (40, 9.0, 0.3, 1.5)))
+    assert down.beta is None and down.direction == "down"
+    frozen_already = auto_beta(_pilot((10, 4.0, 0.05, 1.0)))
+    assert frozen_already.beta is None and frozen_already.direction == "down"

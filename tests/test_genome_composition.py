@@ -285,10 +285,10 @@ def test_cache_roundtrip_beside_fasta(fasta, user_cache):
     assert os.path.exists(beside)
     assert not user_cache.exists()
     payload = json.loads(open(beside).read())
+    st = path.stat()
     assert payload["fasta"] == {
-        "path": str(path.resolve()),
-        "size": path.stat().st_size,
-        "mtime_ns": path.stat().st_mtime_ns,
+        "path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+        "inode": st.st_ino, "device": st.st_dev,
     }
     counts2, source2 = cached_base_counts(path)
     assert (counts2, source2) == (expected, beside)
@@ -337,9 +337,9 @@ def test_corrupt_cache_is_rewritten(fasta, user_cache):
 def test_read_only_dir_uses_cache_dir(fasta, tmp_path, monkeypatch):
     path, expected = fasta
     cache_dir = tmp_path / "my_cache"
-    real = gcomp._dir_is_writable
+    real = gcomp.dir_is_writable
     monkeypatch.setattr(
-        gcomp, "_dir_is_writable", lambda d: False if d == str(path.parent) else real(d)
+        gcomp, "dir_is_writable", lambda d: False if d == str(path.parent) else real(d)
     )
     path.parent.chmod(0o555)  # as root this does not stop writes; the patch above does
     try:
@@ -359,7 +359,7 @@ def test_read_only_dir_uses_cache_dir(fasta, tmp_path, monkeypatch):
 
 def test_read_only_dir_default_user_cache(fasta, user_cache, monkeypatch):
     path, expected = fasta
-    monkeypatch.setattr(gcomp, "_dir_is_writable", lambda d: False)
+    monkeypatch.setattr(gcomp, "dir_is_writable", lambda d: False)
     assert cached_base_counts(path) == (expected, "computed")
     counts, source = cached_base_counts(path)
     assert counts == expected and os.path.dirname(source) == str(user_cache)
@@ -376,20 +376,20 @@ def test_home_cache_when_xdg_unset(fasta, tmp_path, monkeypatch):
 def test_beside_cache_read_even_if_dir_read_only(fasta, user_cache, monkeypatch):
     path, expected = fasta
     cached_base_counts(path)  # written beside
-    monkeypatch.setattr(gcomp, "_dir_is_writable", lambda d: False)
+    monkeypatch.setattr(gcomp, "dir_is_writable", lambda d: False)
     assert cached_base_counts(path) == (expected, str(path) + CACHE_SUFFIX)
 
 
 def test_beside_write_failure_falls_back_to_user_cache(fasta, user_cache, monkeypatch):
     path, expected = fasta
-    real = gcomp._write_json_atomic
+    real = gcomp.write_json_atomic
 
     def fail_beside(target, payload):
         if os.path.dirname(target) == str(path.parent):
             raise PermissionError(13, "Permission denied", target)
         real(target, payload)
 
-    monkeypatch.setattr(gcomp, "_write_json_atomic", fail_beside)
+    monkeypatch.setattr(gcomp, "write_json_atomic", fail_beside)
     assert cached_base_counts(path) == (expected, "computed")
     counts, source = cached_base_counts(path)
     assert counts == expected and os.path.dirname(source) == str(user_cache)
@@ -399,7 +399,7 @@ def test_unwritable_cache_only_warns(fasta, tmp_path, monkeypatch, caplog):
     path, expected = fasta
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    monkeypatch.setattr(gcomp, "_dir_is_writable", lambda d: False)
+    monkeypatch.setattr(gcomp, "dir_is_writable", lambda d: False)
     with caplog.at_level(logging.WARNING, logger=gcomp.__name__):
         for _ in range(2):
             assert cached_base_counts(path, cache_dir=blocker / "sub") == (expected, "computed")

@@ -149,7 +149,7 @@ def test_short_sampling_run(resolved):
     codes = _codes(NUCLEOSOMES)[:2]
     results = list(api.iter_sample(resolved, api.as_inputs(codes, LENGTH),
                                    SamplerConfig(beta=40, mu=-0.477, chains=4, steps=300, thin=10, seed=0),
-                                   progress=False))
+                                   ))
     assert len(results) == 2
     for result, x0 in zip(results, codes):
         assert result.samples.shape == (4, 30, LENGTH)

@@ -67,7 +67,9 @@ def test_plugin_feature_and_writer_in_a_run(plugin, tmp_path, capsys):
     assert "first_half_at_delta" in header and "gc_delta" in header
     names = (tmp_path / "names.txt").read_text().splitlines()
     assert len(names) == 10 and all(len(line.split("\t")) == 3 for line in names)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["execution.json", "names.txt", "run.json", "summary.tsv"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "execution.json", "names.txt", "run.json", "summary.tsv"]
+    assert set(json.loads((tmp_path / "run.json").read_text())["outputs"]) == {"names.txt", "summary.tsv"}
     assert json.loads((tmp_path / "run.json").read_text())["analysis"]["features"] == ["gc", "first_half_at"]
 
 

@@ -7,51 +7,27 @@ that produce them are in :mod:`kipoi_maxent.outputs.writers`):
 - ``frequencies.h5``: per-input ``(L, 4)`` base frequencies and importance;
 - ``run.json``: every parameter, μ and its source, versions, model, spec.
 
-Every file is written to a temporary name and renamed into place, so a killed run never
-leaves a half-written output.
+Every file is written through :mod:`kipoi_maxent.fileio` (temporary name, flushed, renamed), so
+a killed run never leaves a half-written output.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import secrets
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from kipoi_maxent.fileio import atomic_path, write_json
+
+__all__ = ["SUMMARY_COLUMNS", "atomic_path", "bed_name", "format_value", "one_field", "summary_row",
+           "unique_fields", "write_json", "write_motifs_bed", "write_summary"]
+
 SUMMARY_COLUMNS = (
-    "name", "chrom", "start", "end", "beta", "mu", "n_samples", "acceptance_rate",
+    "name", "chrom", "start", "end", "beta", "beta_source", "mu", "steps", "n_samples", "acceptance_rate",
     "mean_distance", "sd_distance", "motif_start", "motif_end", "motif_score",
 )
 #: Maximum KL divergence from a uniform background, in bits: scales BED scores to 0..1000.
 _MAX_KL_BITS = 2.0
-
-
-@contextlib.contextmanager
-def atomic_name(path: Path):
-    """A temporary name beside ``path``, renamed to ``path`` only on success (for libraries
-    that open files by name, like pyBigWig and h5py)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path, mode: str = "w"):
-    """Open a temporary file beside ``path``; rename it to ``path`` only on success.
-
-    The file gets the usual permissions (umask), unlike ``tempfile.mkstemp``'s 0600.
-    """
-    with atomic_name(path) as temporary, open(temporary, mode.replace("w", "x")) as stream:
-        yield stream
 
 
 def format_value(value) -> str:
@@ -60,11 +36,13 @@ def format_value(value) -> str:
     return str(value)
 
 
-def summary_row(result, beta: float, mu: float) -> dict:
-    """The ``summary.tsv`` fields of one :class:`~kipoi_maxent.api.IntervalResult`."""
+def summary_row(result, beta: float, mu: float, beta_source: str = "given") -> dict:
+    """The ``summary.tsv`` fields of one :class:`~kipoi_maxent.api.IntervalResult`
+    (``beta_source``: ``given``, ``auto`` or ``cached``)."""
     return {
         "name": result.name, "chrom": result.chrom, "start": result.start, "end": result.end,
-        "beta": beta, "mu": mu, "n_samples": int(result.distances.size),
+        "beta": beta, "beta_source": beta_source, "mu": mu, "steps": int(result.steps),
+        "n_samples": int(result.distances.size),
         "acceptance_rate": result.acceptance_rate, "mean_distance": result.mean_distance,
         "sd_distance": result.sd_distance, "motif_start": result.start + result.motif.start,
         "motif_end": result.start + result.motif.end, "motif_score": result.motif.score,
@@ -83,6 +61,21 @@ def one_field(text) -> str:
     """``text`` as one field of a whitespace-separated format (BED, MEME): whitespace runs
     become ``_``."""
     return "_".join(str(text).split())
+
+
+def unique_fields(texts: Iterable[str]) -> list[str]:
+    """:func:`one_field` of each text (empty: ``.``), made unique in order: a field already
+    taken (``a b`` and ``a_b`` both give ``a_b``) gets ``_2``, ``_3``, … appended."""
+    taken: set[str] = set()
+    fields = []
+    for text in texts:
+        field = one_field(text) or "."
+        candidate, suffix = field, 2
+        while candidate in taken:
+            candidate, suffix = f"{field}_{suffix}", suffix + 1
+        taken.add(candidate)
+        fields.append(candidate)
+    return fields
 
 
 def bed_name(name: str) -> str:
@@ -109,9 +102,3 @@ def write_motifs_bed(rows: Iterable[dict], path: Path, track_name: str = "maxent
             f'mean KL)" useScore=1 itemRgb=Off color=191,63,31\n'
         )
         stream.writelines(f"{chrom}\t{start}\t{end}\t{label}\t{score}\t.\n" for chrom, start, end, label, score in lines)
-
-
-def write_json(record: dict, path: Path) -> None:
-    with atomic_path(path) as stream:
-        json.dump(record, stream, indent=2, sort_keys=True, default=str)
-        stream.write("\n")

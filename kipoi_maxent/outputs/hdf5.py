@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kipoi_maxent.outputs import atomic_name
+from kipoi_maxent.fileio import atomic_name
 from kipoi_maxent.sequence import ALPHABET
 
 def _string_dtype():
@@ -58,6 +58,23 @@ class AppendingFile:
             dataset[self.n] = value
         self.n += 1
 
+    def extend(self, key: str, rows: np.ndarray) -> None:
+        """Append ``rows`` (axis 0) to dataset ``key``, which grows independently of the per-input
+        datasets (for ragged data: record each input's offset and count with :meth:`append`)."""
+        rows = np.asarray(rows)
+        if key not in self._datasets:
+            self._datasets[key] = self._file.create_dataset(
+                key, shape=(0, *rows.shape[1:]), maxshape=(None, *rows.shape[1:]), dtype=rows.dtype,
+                chunks=(max(1, min(256, len(rows))), *rows.shape[1:]), compression="gzip", track_times=False)
+        dataset = self._datasets[key]
+        start = dataset.shape[0]
+        dataset.resize(start + len(rows), axis=0)
+        dataset[start:] = rows
+
+    def size(self, key: str) -> int:
+        """Rows of dataset ``key`` so far (0 before the first)."""
+        return self._datasets[key].shape[0] if key in self._datasets else 0
+
     def _create(self, key, value):
         if isinstance(value, str):
             return self._file.create_dataset(key, shape=(0,), maxshape=(None,), dtype=_string_dtype(),
@@ -80,9 +97,11 @@ def samples_attributes(run: dict) -> dict:
     sampler = run["sampler"]
     return {
         "alphabet": ALPHABET, "kipoi_maxent_version": run["kipoi_maxent_version"], "model": run["model"],
-        "beta": sampler["beta"], "mu": sampler["mu"], "chains": sampler["chains"], "steps": sampler["steps"],
+        "beta": sampler["beta"], "mu": sampler["mu"], "chains": sampler["chains"], "steps": str(sampler["steps"]),
         "thin": sampler["thin"], "burnin": sampler["burnin"], "seed": sampler["seed"],
         "sampler": sampler["sampler"], "codes": "0..3 = A, C, G, T in alphabet order; -1 = unknown base (fixed)",
+        "layout": "samples: (draws of all inputs, chains, L), input i's draws are rows "
+                  "draw_offset[i] : draw_offset[i] + draws[i]",
     }
 
 
@@ -95,7 +114,8 @@ class SavedSamples(NamedTuple):
     start, end : np.ndarray, shape (n,), int64
     reference : np.ndarray, shape (n, L), int8
         The inputs x0.
-    samples : np.ndarray, shape (n, chains, draws, L), int8
+    samples : list of np.ndarray, shape (chains, draws, L), int8
+        One per input (with ``--steps auto`` inputs that converged sooner have fewer draws).
     attributes : dict
         Alphabet, sampler parameters, model.
     """
@@ -144,7 +164,9 @@ def load_samples(path, names=None) -> SavedSamples:
             return handle[key][np.sort(rows)][inverse] if len(rows) else handle[key][:0]
 
         chrom = [c.decode() if isinstance(c, bytes) else c for c in read("chrom")]
+        offsets, draws = handle["draw_offset"][:], handle["draws"][:]
+        samples = [handle["samples"][offsets[i]: offsets[i] + draws[i]].transpose(1, 0, 2) for i in rows]
         return SavedSamples(
             [all_names[i] for i in rows], chrom, read("start"), read("end"), read("reference"),
-            read("samples"), dict(handle.attrs),
+            samples, dict(handle.attrs),
         )

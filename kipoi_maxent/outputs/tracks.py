@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from kipoi_maxent.outputs import atomic_name, atomic_path
+from kipoi_maxent.fileio import atomic_name, atomic_path
 
 
 def merged_blocks(tracks: Iterable[tuple[str, int, np.ndarray]]) -> Iterator[tuple[str, int, np.ndarray]]:

@@ -15,7 +15,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from kipoi_maxent.outputs import atomic_path, write_summary
+from kipoi_maxent.fileio import atomic_path
+from kipoi_maxent.outputs import write_summary
 from kipoi_maxent.records import AnalysisConfig, IntervalRecord, RecordSource
 from kipoi_maxent.sequence import ALPHABET, background_probabilities
 
@@ -143,12 +144,16 @@ class MotifWriter:
 
     def write(self, run: RunOutputs) -> list[str]:
         from kipoi_maxent.motifs import call_matrix, consensus, write_meme
-        from kipoi_maxent.outputs import write_motifs_bed
+        from kipoi_maxent.outputs import unique_fields, write_motifs_bed
 
-        write_motifs_bed(run.rows(), run.outdir / "motifs.bed", name=motif_label)
+        # names stay distinct after whitespace is replaced ("a b" and "a_b")
+        names = [row["name"] for row in run.rows()]
+        labels = dict(zip(names, unique_fields(motif_label(row) for row in run.rows())))
+        write_motifs_bed(run.rows(), run.outdir / "motifs.bed", name=lambda row: labels[row["name"]])
+        titles = unique_fields(names)
         with atomic_path(run.outdir / "motifs.meme") as stream:
-            write_meme(stream, ((f"call_{r.index}", r.row["name"], call_matrix(r.frequencies, r.motif_call), r.row["n_samples"])
-                                for r in run.records()), run.background)
+            write_meme(stream, ((f"call_{r.index}", titles[position], call_matrix(r.frequencies, r.motif_call),
+                                 r.row["n_samples"]) for position, r in enumerate(run.records())), run.background)
         written = ["motifs.bed", "motifs.meme"]
         top = run.top(run.options.consensus_max)
         aligned = consensus(np.stack([call_matrix(r.frequencies, r.motif_call) for r in top]),
@@ -278,7 +283,9 @@ class SamplesWriter:
 
         with AppendingFile(run.outdir / "samples.h5", samples_attributes(run.run)) as h5:
             for r in run.records(samples=True):
-                h5.append(**_identity(r), reference=r.reference, samples=r.samples)
+                h5.append(**_identity(r), reference=r.reference, draw_offset=np.int64(h5.size("samples")),
+                          draws=np.int64(r.samples.shape[1]))
+                h5.extend("samples", r.samples.transpose(1, 0, 2))  # (draws, chains, L): inputs may differ in draws
         return ["samples.h5"]
 
 
@@ -344,11 +351,28 @@ def _report_parameters(run: dict) -> dict:
         "inputs": run["inputs"].get("intervals") or run["inputs"].get("sequences") or "dataloader",
         "genome FASTA": run["inputs"].get("fasta") or "-",
         "beta": sampler["beta"], "mu": f"{run['mu']:.4f} ({run['mu_source']})",
-        "chains x steps (thin, burn-in)": f"{sampler['chains']} x {sampler['steps']} ({sampler['thin']}, {sampler['burnin']})",
+        "chains x steps": (f"{sampler['chains']} x auto (until converged, at most {sampler['max_steps']})"
+                           if sampler["steps"] == "auto" else
+                           f"{sampler['chains']} x {sampler['steps']} (thin {sampler['thin']}, burn-in {sampler['burnin']})"),
+        "beta source": sampler.get("beta_source", "given"),
         "sampler / engine": f"{sampler['sampler']} / {sampler.get('engine', '')}", "seed": sampler["seed"],
         "kipoi_maxent": run["kipoi_maxent_version"],
     }
 
 
+class CalibrationWriter:
+    name = "calibration"
+    description = "calibration.tsv (--beta auto): the β pilot's table, per β: median z, acceptance, largest KL"
+
+    def write(self, run: RunOutputs) -> list[str]:
+        choice = run.run.get("beta_choice") or {}
+        if not choice.get("table"):
+            return []
+        from kipoi_maxent.calibration import BetaSummary, write_calibration_tables
+
+        write_calibration_tables([BetaSummary(**row) for row in choice["table"]], run.outdir / "calibration.tsv")
+        return ["calibration.tsv"]
+
+
 BUILTIN_WRITERS = (SummaryWriter(), MotifWriter(), ImportanceWriter(), FrequencyWriter(), FourierWriter(),
-                   PCAWriter(), SamplesWriter(), ReportWriter())
+                   PCAWriter(), SamplesWriter(), CalibrationWriter(), ReportWriter())

@@ -9,6 +9,8 @@ Every engine has the same interface, so samplers never know which one runs:
 - ``propose(positions, bases)`` returns Φ ``(n, m, k)`` of each chain with ``bases[c, j]``
   written at ``positions[c]``, for ``m`` alternatives, leaving the states unchanged;
 - ``accept(choice)`` commits alternative ``choice[c]`` of the last proposal (``-1``: keep);
+- ``keep(rows)`` drops every chain but ``rows`` (whole inputs: an input that has converged
+  leaves the batch), without changing the others' arithmetic;
 - ``evaluate(codes)`` is Φ of arbitrary sequences (full forward pass).
 
 The naive engine is the paper's algorithm — one forward pass of the penultimate sub-model

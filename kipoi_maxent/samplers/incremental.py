@@ -182,3 +182,6 @@ class IncrementalEngine:
         if self._steps % self.resync_every == 0:
             self._resync()
 
+    def keep(self, rows: np.ndarray) -> None:
+        self.states, self._z, self._u = self.states[rows], self._z[rows], self._u[rows]
+

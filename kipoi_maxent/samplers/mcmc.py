@@ -21,10 +21,9 @@ never their statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
-from kipoi_maxent._progress import progress_bar
 from kipoi_maxent._validation import check_number
 from kipoi_maxent.energy import weighted_distance
 from kipoi_maxent.sequence import GC_CODES
@@ -32,12 +31,16 @@ from kipoi_maxent.sequence import GC_CODES
 #: Steps whose random numbers are drawn at once; fixed so streams never depend on batching.
 RANDOM_BLOCK_STEPS = 128
 SAMPLERS = ("metropolis", "gibbs")
+#: ``steps`` of a run that goes on until each input converges.
+AUTO = "auto"
+#: First convergence check of an ``auto`` run, in steps; later checks come every ~25 % more.
+FIRST_CHECK_STEPS = 8 * RANDOM_BLOCK_STEPS
 _IS_GC = np.isin(np.arange(4), GC_CODES)
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Parameters of one sampling run (defaults: the paper's CTCF application, METHOD §3).
+    """Parameters of one sampling run.
 
     Attributes
     ----------
@@ -47,27 +50,36 @@ class SamplerConfig:
         GC chemical potential μ (0: the plain distribution, eq. 3).
     chains : int
         Chains per input, each started at x0.
-    steps : int
-        Proposals per chain.
-    thin : int
-        Keep every ``thin``-th state (after burn-in).
-    burnin : int
-        Proposals per chain discarded before keeping states.
+    steps : int or "auto"
+        Proposals per chain; ``"auto"`` (default): each input runs until its chains pass the
+        convergence rule given to :func:`run_chains`, checked at :func:`checkpoints`, or until
+        ``max_steps``; the first half of the steps run so far is discarded and at most
+        ``max_draws`` states per chain are kept (thinning doubles as the run grows).
+    max_steps : int
+        Limit of an ``auto`` run, proposals per chain.
+    thin : int, optional
+        Keep every ``thin``-th state after burn-in (fixed ``steps`` only; default 100).
+    burnin : int, optional
+        Proposals per chain discarded before keeping states (fixed ``steps`` only; default 0).
     seed : int
         Fixes every random draw: positions come from ``SeedSequence(seed)``, input ``i``'s
         bases and acceptance draws from its child ``SeedSequence(seed, spawn_key=(i,))``.
     sampler : str
         ``metropolis`` (the paper's) or ``gibbs`` (heat bath at the chosen position).
+    max_draws : int
+        ``auto`` runs: states kept per chain, at most (from the second half of the run).
     """
 
-    beta: float = 400.0
+    beta: float = 50.0
     mu: float = 0.0
-    chains: int = 100
-    steps: int = 30000
-    thin: int = 100
-    burnin: int = 0
+    chains: int = 20
+    steps: int | str = AUTO
+    max_steps: int = 200_000
+    thin: int | None = None
+    burnin: int | None = None
     seed: int = 0
     sampler: str = "metropolis"
+    max_draws: int = 500
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -76,20 +88,55 @@ class SamplerConfig:
                      hint="β sets how tightly samples keep x0's penultimate activations")
         check_number(self.mu, "mu")
         check_number(self.chains, "chains", integer=True, minimum=1)
-        check_number(self.steps, "steps", integer=True, minimum=1)
-        check_number(self.thin, "thin", integer=True, minimum=1)
-        check_number(self.burnin, "burnin", integer=True, minimum=0)
         check_number(self.seed, "seed", integer=True, minimum=0)
-        if self.burnin + self.thin > self.steps:
+        check_number(self.max_draws, "max_draws", integer=True, minimum=4)
+        if self.steps == AUTO:
+            check_number(self.max_steps, "max_steps", integer=True, minimum=FIRST_CHECK_STEPS,
+                         hint="the first convergence check comes after that many steps")
+            given = [f"--{name}" for name in ("thin", "burnin") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"{' and '.join(given)} apply to a fixed number of --steps; with --steps auto the "
+                                 "first half of the run is discarded and thinning follows the run's length")
+            return
+        check_number(self.steps, "steps", integer=True, minimum=1, hint="or 'auto': until converged")
+        check_number(self.thin if self.thin is not None else 100, "thin", integer=True, minimum=1)
+        check_number(self.burnin or 0, "burnin", integer=True, minimum=0)
+        if self.burnin_steps + self.thin_steps > self.steps:
             raise ValueError(
-                f"no sample would be kept: burnin ({self.burnin}) + thin ({self.thin}) exceeds "
+                f"no sample would be kept: burnin ({self.burnin_steps}) + thin ({self.thin_steps}) exceeds "
                 f"steps ({self.steps}); raise --steps or lower --thin/--burnin"
             )
 
     @property
-    def draws_per_chain(self) -> int:
-        """States kept per chain: after steps ``burnin + thin, burnin + 2 thin, …``."""
-        return (self.steps - self.burnin) // self.thin
+    def auto(self) -> bool:
+        """Whether each input runs until it converges."""
+        return self.steps == AUTO
+
+    @property
+    def thin_steps(self) -> int:
+        """Thinning of a fixed-steps run."""
+        return 100 if self.thin is None else int(self.thin)
+
+    @property
+    def burnin_steps(self) -> int:
+        """Burn-in of a fixed-steps run."""
+        return int(self.burnin or 0)
+
+    @property
+    def draws_per_chain(self) -> int | None:
+        """States kept per chain in a fixed-steps run (after steps ``burnin + thin, burnin + 2 thin,
+        …``); None for an ``auto`` run (it depends on when each input converges)."""
+        return None if self.auto else (self.steps - self.burnin_steps) // self.thin_steps
+
+
+def checkpoints(max_steps: int) -> list[int]:
+    """Steps at which an ``auto`` run checks convergence: :data:`FIRST_CHECK_STEPS`, then ~25 %
+    more each time (whole blocks of :data:`RANDOM_BLOCK_STEPS`), and ``max_steps`` last."""
+    points = [min(FIRST_CHECK_STEPS, max_steps)]
+    while points[-1] < max_steps:
+        grown = -(-int(points[-1] * 1.25) // RANDOM_BLOCK_STEPS) * RANDOM_BLOCK_STEPS
+        points.append(min(grown, max_steps))
+    return points
 
 
 class ChainSamples(NamedTuple):
@@ -105,12 +152,18 @@ class ChainSamples(NamedTuple):
         Fraction of steps that changed the state, over all chains and steps (burn-in included).
     reference_activations : np.ndarray, shape (k,), float64
         Φ(x0).
+    steps : int
+        Proposals per chain run for this input.
+    converged : bool or None
+        Whether the convergence rule passed (``auto`` runs); None for a fixed number of steps.
     """
 
     samples: np.ndarray
     distances: np.ndarray
     acceptance_rate: float
     reference_activations: np.ndarray
+    steps: int
+    converged: bool | None = None
 
 
 def input_stream(seed: int, input_index: int) -> np.random.Generator:
@@ -123,21 +176,62 @@ def position_stream(seed: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
 
 
+class _Draws:
+    """The states kept of the active chains: every ``thin``-th step (after ``start``), at most
+    ``capacity`` per chain; a full buffer keeps every other draw and doubles ``thin``."""
+
+    def __init__(self, rows: int, length: int, capacity: int, thin: int, start: int, grows: bool):
+        self.states = np.empty((rows, capacity, length), dtype=np.int8)
+        self.distances = np.empty((rows, capacity))
+        self.thin, self.start, self.grows = thin, start, grows
+        self.count = 0
+        self.steps = np.empty(capacity, dtype=np.int64)  # the step each draw was taken after
+
+    def due(self, step: int) -> bool:
+        return step > self.start and (step - self.start) % self.thin == 0
+
+    def add(self, step: int, states: np.ndarray, distances: np.ndarray) -> None:
+        if self.count == len(self.steps):
+            if not self.grows:
+                return
+            keep = np.arange(1, self.count, 2)  # the draws at multiples of 2·thin
+            half = len(keep)
+            self.states[:, :half] = self.states[:, keep]
+            self.distances[:, :half] = self.distances[:, keep]
+            self.steps[:half] = self.steps[keep]
+            self.count, self.thin = half, 2 * self.thin
+            if not self.due(step):
+                return
+        self.states[:, self.count] = states
+        self.distances[:, self.count] = distances
+        self.steps[self.count] = step
+        self.count += 1
+
+    def after(self, step: int) -> np.ndarray:
+        """Indices of the draws taken after ``step``."""
+        return np.flatnonzero(self.steps[: self.count] > step)
+
+    def keep_rows(self, rows: np.ndarray) -> None:
+        self.states, self.distances = self.states[rows], self.distances[rows]
+
+
 def run_chains(
     engine,
     weights: np.ndarray,
     references: np.ndarray,
     config: SamplerConfig,
     input_indices: Sequence[int] | None = None,
-    progress: bool = False,
-    penultimate=None,
+    *,
+    converged: Callable[[np.ndarray, np.ndarray], bool] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> list[ChainSamples]:
     """Sample eq. (9) for a batch of inputs, ``config.chains`` chains each.
 
     Parameters
     ----------
     engine : engine
-        Evaluates Φ (:class:`~kipoi_maxent.samplers.engines.NaiveEngine` or a faster one).
+        Evaluates Φ (:class:`~kipoi_maxent.samplers.naive.NaiveEngine` or a faster one); its
+        arithmetic for one input must not depend on the others (every engine here is built so).
     weights : np.ndarray, shape (k,)
         Output-layer weights of the distance.
     references : np.ndarray, shape (m, L), int8
@@ -145,18 +239,17 @@ def run_chains(
     config : SamplerConfig
     input_indices : sequence of int, optional
         Index of each input in the whole run (selects its random stream); default ``0..m-1``.
-    progress : bool
-        Show a tqdm bar on stderr.
-    penultimate : callable, optional
-        ``(n, L) codes -> (n, k)`` Φ that gives each row the same value whatever else is in
-        the call (e.g. :meth:`~kipoi_maxent.api.ResolvedModel.penultimate`). Φ(x0) and the
-        distances of kept states are computed with it, so they (and statistics of them such as
-        rank R-hat, which is sensitive to ties) do not depend on the batch or the engine.
-        Default: ``engine.evaluate``.
+    converged : callable, optional
+        ``(distances (chains, draws), samples (chains, draws, L)) -> bool``: the convergence
+        rule of an ``auto`` run (required then), applied to each input's draws from the second
+        half of the run at every :func:`checkpoints` step. It sees one input's chains only, so
+        when an input stops does not depend on the other inputs of the batch.
+    progress : callable, optional
+        Called as ``progress(proposals=n, running=m)`` every :data:`RANDOM_BLOCK_STEPS` steps.
 
     Returns
     -------
-    list of ChainSamples, one per input.
+    list of ChainSamples, one per input, in input order.
     """
     references = np.asarray(references, dtype=np.int8)
     n_inputs, length = references.shape
@@ -166,72 +259,94 @@ def run_chains(
     for index, positions in zip(indices, variable):
         if len(positions) == 0:
             raise ValueError(f"input {index} has no A/C/G/T base to sample")
+    if config.auto and converged is None:
+        raise ValueError("an auto-steps run needs a convergence rule (converged=...)")
     streams = [input_stream(config.seed, index) for index in indices]
     positions_stream = position_stream(config.seed)
     gibbs = config.sampler == "gibbs"
 
-    if penultimate is not None and getattr(engine, "penultimate", None) == penultimate:
-        penultimate = None  # the engine's own Φ is that function already: no second forward pass
-    # the dynamics use the engine's own Φ(x0), consistent with its proposals' Φ
-    chain_reference = np.repeat(engine.evaluate(references), chains, axis=0)
-    reference_phi = chain_reference[::chains] if penultimate is None else np.asarray(penultimate(references), np.float64)
-    kept_reference = np.repeat(reference_phi, chains, axis=0)
+    reference_phi = engine.evaluate(references)
+    if not np.all(np.isfinite(reference_phi)):
+        raise ValueError("the network produced non-finite penultimate activations (NaN or inf); check the input "
+                         "normalisation in the spec and the model weights")
+    chain_reference = np.repeat(reference_phi, chains, axis=0)
     phi = engine.start(np.repeat(references, chains, axis=0), chains_per_input=chains)
     distance = weighted_distance(chain_reference, phi, weights)
-    rows = np.arange(n_inputs * chains)
     alternatives = np.arange(1, 4, dtype=np.int8)  # base offsets: the three other bases
 
-    draws = config.draws_per_chain
-    kept_samples = np.empty((n_inputs * chains, draws, length), dtype=np.int8)
-    kept_distances = np.empty((n_inputs * chains, draws))
+    if config.auto:
+        stops = checkpoints(config.max_steps)
+        draws = _Draws(n_inputs * chains, length, 2 * config.max_draws, thin=1, start=0, grows=True)
+    else:
+        stops = [config.steps]
+        draws = _Draws(n_inputs * chains, length, config.draws_per_chain, thin=config.thin_steps,
+                       start=config.burnin_steps, grows=False)
     changed_total = np.zeros(n_inputs * chains, dtype=np.int64)
+    active = np.arange(n_inputs)  # inputs still running, in order; their chains are the engine's rows
+    results: list[ChainSamples | None] = [None] * n_inputs
+    step = reported = 0
 
-    bar = progress_bar(total=config.steps, desc=f"MCMC, {n_inputs} input(s) x {chains} chains", unit="step",
-                       enabled=progress, leave=False)
-    for step in range(config.steps):
-        offset = step % RANDOM_BLOCK_STEPS
-        if offset == 0:
-            position_block, base_block, uniform_block = _draw_block(positions_stream, streams, variable, chains)
-        positions = np.repeat(position_block[:, offset], chains)
-        current = engine.states[rows, positions]
-        if gibbs:
-            bases = (current[:, None] + alternatives) % 4
-        else:
-            bases = ((current + base_block[:, offset].ravel()) % 4)[:, None]
-        proposed_distance = weighted_distance(chain_reference[:, None], engine.propose(positions, bases), weights)
-        log_ratio = -config.beta * (proposed_distance - distance[:, None]) + config.mu * (
-            _IS_GC[bases].astype(np.float64) - _IS_GC[current][:, None]
-        )
-        uniform = uniform_block[:, offset].ravel()
-        if gibbs:
-            choice = _heat_bath_choice(log_ratio, uniform)
-        else:
-            choice = np.where(np.log(uniform) < log_ratio[:, 0], 0, -1)
-        engine.accept(choice)
-        moved = choice >= 0
-        distance[moved] = proposed_distance[moved, choice[moved]]
-        changed_total += moved
+    def report():
+        nonlocal reported
+        if progress is not None and step > reported:
+            progress(proposals=(step - reported) * len(active) * chains, running=len(active))
+        reported = step
 
-        kept = step + 1 - config.burnin
-        if kept > 0 and kept % config.thin == 0 and kept // config.thin <= draws:
-            kept_samples[:, kept // config.thin - 1] = engine.states
-            kept_distances[:, kept // config.thin - 1] = (
-                distance if penultimate is None
-                else weighted_distance(kept_reference, np.asarray(penultimate(engine.states), np.float64), weights))
-        bar.update()
-    bar.close()
+    def rows_of(position: int) -> slice:
+        return slice(position * chains, (position + 1) * chains)
 
-    results = []
-    for i in range(n_inputs):
-        block = slice(i * chains, (i + 1) * chains)
-        results.append(
-            ChainSamples(
-                samples=kept_samples[block],
-                distances=kept_distances[block],
-                acceptance_rate=float(changed_total[block].sum()) / (chains * config.steps),
-                reference_activations=reference_phi[i],
+    for stop in stops:
+        while step < stop:
+            offset = step % RANDOM_BLOCK_STEPS
+            if offset == 0:
+                report()
+                position_block, base_block, uniform_block = _draw_block(positions_stream, streams, variable, chains,
+                                                                        active)
+            positions = np.repeat(position_block[:, offset], chains)
+            current = engine.states[np.arange(len(positions)), positions]
+            if gibbs:
+                bases = (current[:, None] + alternatives) % 4
+            else:
+                bases = ((current + base_block[:, offset].ravel()) % 4)[:, None]
+            proposed_distance = weighted_distance(chain_reference[:, None], engine.propose(positions, bases), weights)
+            log_ratio = -config.beta * (proposed_distance - distance[:, None]) + config.mu * (
+                _IS_GC[bases].astype(np.float64) - _IS_GC[current][:, None]
             )
-        )
+            uniform = uniform_block[:, offset].ravel()
+            if gibbs:
+                choice = _heat_bath_choice(log_ratio, uniform)
+            else:
+                choice = np.where(np.log(uniform) < log_ratio[:, 0], 0, -1)
+            engine.accept(choice)
+            moved = choice >= 0
+            distance[moved] = proposed_distance[moved, choice[moved]]
+            changed_total += moved
+            step += 1
+            if draws.due(step):
+                draws.add(step, engine.states, distance)
+        report()
+
+        # which inputs stop here: all at the last stop, else those whose chains converged
+        kept = draws.after(step // 2) if config.auto else np.arange(draws.count)
+        passed = [bool(converged(draws.distances[rows_of(p)][:, kept], draws.states[rows_of(p)][:, kept]))
+                  for p in range(len(active))] if config.auto else [None] * len(active)
+        last = stop == stops[-1]
+        stopping = [p for p in range(len(active)) if last or passed[p]]
+        for p in stopping:
+            results[active[p]] = ChainSamples(
+                samples=draws.states[rows_of(p)][:, kept], distances=draws.distances[rows_of(p)][:, kept],
+                acceptance_rate=float(changed_total[rows_of(p)].sum()) / (chains * step),
+                reference_activations=reference_phi[active[p]], steps=step, converged=passed[p])
+        staying = np.array([p for p in range(len(active)) if p not in stopping], dtype=np.int64)
+        if len(staying) == 0:
+            break
+        if len(stopping):  # the stopped inputs' chains leave the engine; the others' arithmetic is unchanged
+            chain_rows = (staying[:, None] * chains + np.arange(chains)).ravel()
+            engine.keep(chain_rows)
+            draws.keep_rows(chain_rows)
+            chain_reference, distance = chain_reference[chain_rows], distance[chain_rows]
+            changed_total = changed_total[chain_rows]
+            active = active[staying]
     return results
 
 
@@ -247,19 +362,20 @@ def _heat_bath_choice(log_ratio: np.ndarray, uniform: np.ndarray) -> np.ndarray:
     return np.minimum(picked, 3) - 1
 
 
-def _draw_block(positions_stream, streams, variable, chains):
-    """Random numbers of the next :data:`RANDOM_BLOCK_STEPS` steps of every input.
+def _draw_block(positions_stream, streams, variable, chains, active):
+    """Random numbers of the next :data:`RANDOM_BLOCK_STEPS` steps of the ``active`` inputs.
 
     One uniform per step from ``positions_stream`` picks the position of every input: the
     same rank among its variable positions ``variable[i]`` (the same position for inputs
-    without unknown bases).
+    without unknown bases). An input that has stopped draws nothing more from its stream.
 
     Returns positions (m, block), base offsets 1..3 (m, block, chains) and uniforms in [0, 1)
-    (m, block, chains).
+    (m, block, chains), for the m active inputs.
     """
     rank_fraction = positions_stream.random(RANDOM_BLOCK_STEPS)
     positions, offsets, uniforms = [], [], []
-    for stream, allowed in zip(streams, variable):
+    for input_index in active:
+        stream, allowed = streams[input_index], variable[input_index]
         ranks = np.minimum((rank_fraction * len(allowed)).astype(np.int64), len(allowed) - 1)
         positions.append(allowed[ranks])
         offsets.append(stream.integers(1, 4, size=(RANDOM_BLOCK_STEPS, chains), dtype=np.int8))

@@ -46,3 +46,6 @@ class NaiveEngine:
     def accept(self, choice: np.ndarray) -> None:
         chosen = np.flatnonzero(choice >= 0)
         self.states[chosen] = self._proposals[chosen, choice[chosen]]
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.states = self.states[rows]

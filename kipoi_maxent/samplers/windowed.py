@@ -250,6 +250,10 @@ class WindowedEngine:
         if self._steps % self.resync_every == 0:
             self._resync()
 
+    def keep(self, rows: np.ndarray) -> None:
+        self.states, self._u = self.states[rows], self._u[rows]
+        self._stored = [level[rows] for level in self._stored]
+
 
 def _block_window(block: _Block, stored, input_start, overlay, overlay_start, workspace: dict,
                   group: int = 1) -> np.ndarray:

@@ -1,0 +1,245 @@
+"""``--beta auto``: β for a network by the paper's distance rule, from a short pilot.
+
+β is network-specific: it must match the scale of the network's penultimate distances. The
+paper's rule (METHOD §8) puts the distance from Φ(x0) to the nearest *other* input 2–3
+standard deviations beyond the mean distance of x0's samples. The pilot
+
+1. takes :attr:`RunOptions.pilot_inputs` inputs spread evenly over the input set, and a
+   reference set to find each one's nearest other element in: the other inputs (up to
+   :data:`MAX_REFERENCES`, spread evenly), or, with fewer than :data:`MIN_OTHER_INPUTS`
+   inputs, background sequences (windows drawn from the genome FASTA, else dinucleotide
+   shuffles of the inputs);
+2. samples the pilot inputs briefly (:data:`PILOT_CHAINS` chains × :data:`PILOT_STEPS`
+   steps, first half discarded) at β values that bracket median z = 2.5 — starting at
+   10 / (median nearest distance), stepping ×4 — then at the log-interpolated crossing;
+3. applies :func:`kipoi_maxent.calibration.auto_beta`: the distance rule, within two guards
+   (median acceptance ≥ 0.15: chains that do not freeze; median largest KL ≥ 0.3 bit: a
+   constraint that constrains something).
+
+The choice is cached in the user cache directory per (model files, spec, output units, μ,
+sampler), so a second run on the same model costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from kipoi_maxent.cache import user_cache_dir, write_json_atomic
+from kipoi_maxent.calibration import BetaSummary, auto_beta, calibration_row, summarise
+
+logger = logging.getLogger("kipoi_maxent")
+
+#: Bump when the pilot or the rule changes: older cached choices are then not used.
+ALGORITHM_VERSION = 1
+PILOT_CHAINS = 8
+PILOT_STEPS = 2000
+PILOT_THIN = 10
+#: With fewer inputs than this, the nearest "other" element is sought among background sequences.
+MIN_OTHER_INPUTS = 10
+#: Background sequences drawn when the inputs are too few.
+BACKGROUND_SEQUENCES = 200
+#: Other inputs the nearest one is sought among, at most (spread evenly over the input set).
+MAX_REFERENCES = 2000
+#: β values sampled at most.
+MAX_EVALUATIONS = 8
+#: Factor between successive β while bracketing.
+STEP_FACTOR = 4.0
+
+
+class BetaChoice(NamedTuple):
+    """β of a run and how it was chosen.
+
+    Attributes
+    ----------
+    beta : float
+    source : str
+        ``"auto"`` (a pilot ran) or ``"cached"``.
+    record : dict
+        For run.json: the rule that decided and why, the pilot's table (per β: the
+        :class:`~kipoi_maxent.calibration.BetaSummary` fields), its inputs, reference set and time.
+    """
+
+    beta: float
+    source: str
+    record: dict
+
+
+def cache_key(prepared, options) -> str:
+    """What a cached β is valid for: the model's files and name, the spec, μ, the sampler."""
+    from kipoi_maxent import __version__
+
+    spec = prepared.spec
+    identity = {
+        "algorithm": ALGORITHM_VERSION, "kipoi_maxent": __version__,
+        "model": prepared.model if prepared.source != "dir" else None, "source": prepared.source,
+        "model_files": prepared.fingerprint.get("model_files"),
+        "spec": None if spec is None else spec.to_dict(), "spec_file": prepared.spec_text,
+        "mu": round(float(prepared.mu), 9), "sampler": options.sampler,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cache_path(key: str) -> Path:
+    return Path(user_cache_dir()) / "beta" / f"{key}.json"
+
+
+def _spread(count: int, total: int) -> np.ndarray:
+    """``count`` indices spread evenly over ``0 … total − 1`` (all when ``count >= total``)."""
+    if count >= total:
+        return np.arange(total)
+    return np.unique(np.round(np.linspace(0, total - 1, count)).astype(np.int64))
+
+
+def _background(prepared, length: int, codes: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """Background sequences for the nearest-other distance of a small input set: windows of the
+    genome (without unknown bases), else dinucleotide shuffles of the inputs."""
+    from kipoi_maxent.sequence import dinucleotide_shuffle
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBE7A]))
+    if prepared.genome:
+        from kipoi_maxent.inputs import Interval, chromosome_sizes, interval_inputs
+
+        sizes = {name: size for name, size in chromosome_sizes(prepared.genome).items() if size >= length}
+        if sizes:
+            names = sorted(sizes)
+            weights = np.array([sizes[n] - length + 1 for n in names], dtype=float)
+            windows = []
+            for attempt in range(20 * BACKGROUND_SEQUENCES):
+                if len(windows) == BACKGROUND_SEQUENCES:
+                    break
+                chrom = names[rng.choice(len(names), p=weights / weights.sum())]
+                start = int(rng.integers(0, sizes[chrom] - length + 1))
+                windows.append(Interval(f"background_{attempt}", chrom, start, start + length))
+            found = [item.codes for item in interval_inputs(windows, prepared.genome) if (item.codes >= 0).all()]
+            if found:
+                return np.stack(found), f"{len(found)} windows drawn from {prepared.genome}"
+    shuffles = [dinucleotide_shuffle(codes[i % len(codes)], rng) for i in range(BACKGROUND_SEQUENCES)]
+    return np.stack(shuffles), f"{BACKGROUND_SEQUENCES} dinucleotide shuffles of the inputs"
+
+
+def pilot_inputs(prepared, options) -> tuple[list, np.ndarray]:
+    """``(pilot inputs, reference codes (n, L))``: :attr:`~kipoi_maxent.runner.RunOptions.pilot_inputs`
+    inputs spread evenly over the run's inputs, and up to :data:`MAX_REFERENCES` inputs spread
+    the same way (the set a pilot input's nearest other input is sought in). A dataloader's
+    first :data:`MAX_REFERENCES` inputs stand for its whole set (its length is unknown)."""
+    import itertools
+
+    total = prepared.n_inputs
+    if total is None:
+        candidates = list(itertools.islice(prepared.items(), MAX_REFERENCES))
+        return ([candidates[i] for i in _spread(options.pilot_inputs, len(candidates))],
+                np.stack([item.codes for item in candidates]))
+    wanted_pilots = set(_spread(options.pilot_inputs, total).tolist())
+    wanted_references = set(_spread(MAX_REFERENCES, total).tolist())
+    last = max(wanted_pilots | wanted_references)
+    pilots, references = [], []
+    for index, item in enumerate(itertools.islice(prepared.items(), last + 1)):
+        if index in wanted_pilots:
+            pilots.append(item)
+        if index in wanted_references:
+            references.append(item.codes)
+    return pilots, np.stack(references)
+
+
+def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
+    """β for this run by :mod:`kipoi_maxent.auto_beta`'s pilot (or its cached result)."""
+    key = cache_key(prepared, options)
+    path = _cache_path(key)
+    try:
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and isinstance(cached.get("beta"), (int, float)):
+            logger.info("beta = %.4g (cached: %s; %s)", cached["beta"], cached["record"].get("explanation", ""), path)
+            return BetaChoice(float(cached["beta"]), "cached", {**cached["record"], "cache": str(path)})
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    started = time.time()
+    pilots, reference_codes = pilot_inputs(prepared, options)
+    pilot_codes = np.stack([item.codes for item in pilots])
+    if len(reference_codes) >= MIN_OTHER_INPUTS:
+        pool, reference_set, exclude_self = reference_codes, f"{len(reference_codes)} inputs of the run", True
+    else:
+        pool, reference_set = _background(prepared, resolved.sequence_length, reference_codes, options.seed)
+        exclude_self = False
+    nearest = _nearest_distances(resolved, pilot_codes, pool, exclude_self)
+    rows_by_beta: dict[float, list] = {}
+
+    def evaluate(beta: float) -> BetaSummary:
+        beta = float(f"{beta:.4g}")
+        if beta not in rows_by_beta:
+            rows_by_beta[beta] = _pilot_rows(resolved, engine, pilots, nearest, beta, prepared.mu, options)
+        return summarise(rows_by_beta[beta])[0]
+
+    beta = 10.0 / max(float(np.median(nearest)), 1e-12)
+    decision = None
+    for _ in range(MAX_EVALUATIONS):
+        evaluate(beta)
+        summaries = [summarise(rows)[0] for rows in rows_by_beta.values()]
+        decision = auto_beta(summaries)
+        if decision.beta is None:
+            betas = sorted(rows_by_beta)
+            beta = betas[-1] * STEP_FACTOR if decision.direction == "up" else betas[0] / STEP_FACTOR
+            continue
+        # refine: sample at the interpolated β itself, unless it was sampled (nearly) already
+        if min(abs(math.log(decision.beta / b)) for b in rows_by_beta) < math.log(1.15):
+            break
+        beta = decision.beta
+    if decision is None or decision.beta is None:
+        betas = sorted(rows_by_beta)
+        raise ValueError(
+            f"--beta auto found no β in [{betas[0]:.3g}, {betas[-1]:.3g}] ({decision.explanation if decision else ''}); "
+            "run `kipoi maxent calibrate` on these inputs and give --beta")
+    summaries = sorted((summarise(rows)[0] for rows in rows_by_beta.values()), key=lambda s: s.beta)
+    record = {
+        "beta": decision.beta, "rule": decision.rule, "explanation": decision.explanation,
+        "table": [s._asdict() for s in summaries],
+        "pilot": {"inputs": [item.name for item in pilots], "chains": PILOT_CHAINS, "steps": PILOT_STEPS,
+                  "burnin": PILOT_STEPS // 2, "reference_set": reference_set,
+                  "median_nearest_distance": float(np.median(nearest)), "seconds": round(time.time() - started, 1)},
+    }
+    try:
+        write_json_atomic(path, {"beta": decision.beta, "record": record})
+    except OSError as error:
+        logger.warning("could not cache the chosen beta in %s (%s)", path, error)
+    logger.info("beta = %.4g (auto: %s; pilot of %d inputs x %d beta values, %.0f s)", decision.beta,
+                decision.explanation, len(pilots), len(summaries), time.time() - started)
+    return BetaChoice(decision.beta, "auto", record)
+
+
+def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray, exclude_self: bool) -> np.ndarray:
+    """Weighted distance from each pilot input's Φ to the nearest element of ``pool``'s (itself,
+    when ``pool`` holds it, excluded)."""
+    from kipoi_maxent.energy import weighted_distance
+
+    pilot_phi = resolved.penultimate(pilot_codes)
+    pool_phi = resolved.penultimate(pool)
+    nearest = np.empty(len(pilot_codes))
+    for i, phi in enumerate(pilot_phi):
+        distances = weighted_distance(phi[None], pool_phi, resolved.weights)
+        if exclude_self:
+            distances[(pool == pilot_codes[i]).all(axis=1)] = np.inf
+        nearest[i] = distances.min()
+    return nearest
+
+
+def _pilot_rows(resolved, engine, pilots, nearest, beta: float, mu: float, options) -> list:
+    from kipoi_maxent.api import iter_sample
+    from kipoi_maxent.samplers import SamplerConfig
+
+    config = SamplerConfig(beta=beta, mu=mu, chains=PILOT_CHAINS, steps=PILOT_STEPS, thin=PILOT_THIN,
+                           burnin=PILOT_STEPS // 2, seed=options.seed, sampler=options.sampler)
+    rows = []
+    for result, distance in zip(iter_sample(resolved, pilots, config, engine=engine, keep_samples=False), nearest):
+        rows.append(calibration_row(beta, result.name, mean_distance=result.mean_distance,
+                                    sd_distance=result.sd_distance, nearest_distance=float(distance),
+                                    frequencies=result.frequencies, acceptance_rate=result.acceptance_rate,
+                                    max_kl=float(np.nanmax(result.importance))))
+    return rows
+
+
