@@ -25,8 +25,20 @@ def _patch(module) -> None:
                 module.PLUGINS.append(dict(PLUGIN))
         elif module.__name__ == "kipoi.__main__":
             module.postproc_cmd_map.setdefault("maxent", "maxent")
+            if _ours(sys.argv) and "--verbose" not in sys.argv:
+                import logging
+
+                # Kipoi's INFO lines (to stdout) and its postproc deprecation notice are not our
+                # users' business; our own logger reports what matters
+                logging.getLogger("kipoi").setLevel(logging.ERROR)
     except Exception:  # never break Kipoi because its internals moved
         pass
+
+
+def _ours(argv) -> bool:
+    """Whether this ``kipoi`` command runs our plugin (``kipoi maxent …``, ``kipoi postproc maxent …``)."""
+    words = [word for word in argv[1:3] if not word.startswith("-")]
+    return words[:1] == ["maxent"] or words[:2] == ["postproc", "maxent"]
 
 
 class _Loader:  # duck-typed: importing importlib.abc would slow every start-up
