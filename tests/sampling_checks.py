@@ -24,10 +24,12 @@ def exact_marginals(sequences, probabilities):
 
 def assert_same_chains(naive, fast):
     """Same seed, same draws: the chains coincide, except that a float32 near-tie in an
-    accept decision (~1e-7 apart) may send a rare chain its own way from that step on."""
+    accept decision (~1e-7 apart) may send a rare chain its own way from that step on: at most
+    one chain in fifty (and one in any smaller run; the benchmark counts them on large ones)."""
+    same = np.concatenate([(a.samples == b.samples).all(axis=(1, 2)) for a, b in zip(naive, fast)])
+    assert (~same).sum() <= max(1, len(same) // 50), f"{(~same).sum()} of {len(same)} chains differ"
     for a, b in zip(naive, fast):
         same = (a.samples == b.samples).all(axis=(1, 2))
-        assert same.mean() >= 0.75, same
         np.testing.assert_allclose(a.distances[same], b.distances[same], rtol=1e-4, atol=1e-5)
         assert 0.05 < a.acceptance_rate < 0.95
         assert abs(a.acceptance_rate - b.acceptance_rate) < 0.02
@@ -88,3 +90,27 @@ def assert_phi_does_not_depend_on_the_batch(engine, length, inputs=3, chains=4, 
         alone = trajectory(np.array([i]))
         for step, (a, b) in enumerate(zip(together, alone)):
             np.testing.assert_array_equal(a[i], b[0], err_msg=f"input {i}, step {step}")
+
+
+def assert_resync_removes_drift(engine, length, resync_every, inputs=2, chains=3, seed=0):
+    """The periodic full recomputation of a fast engine's running sums (``resync_every``
+    steps) removes whatever drift they carry: a drift planted in the sums is visible in Φ up
+    to the step before, and gone after it. Φ of the current states is read through the engine
+    interface, as a proposal of the base already there."""
+    rng = np.random.default_rng(seed)
+    engine.start(rng.integers(0, 4, (inputs * chains, length)).astype(np.int8), chains_per_input=chains)
+    engine._u = engine._u + rng.normal(0, 1e-2, engine._u.shape)  # as if rounding had run away
+    rows = np.arange(inputs * chains)
+
+    def drift():
+        at = np.repeat(rng.integers(0, length, inputs), chains)
+        tracked = engine.propose(at, engine.states[rows, at][:, None])[:, 0]
+        return np.abs(tracked - engine.evaluate(engine.states)).max()
+
+    for step in range(1, resync_every + 1):
+        if step == resync_every:
+            assert drift() > 1e-3, "the planted drift should still show before the re-sync"
+        at = np.repeat(rng.integers(0, length, inputs), chains)
+        engine.propose(at, ((engine.states[rows, at] + rng.integers(1, 4, len(at))) % 4)[:, None].astype(np.int8))
+        engine.accept(rng.integers(-1, 1, len(at)))
+    assert drift() < 1e-5, "the re-sync should have removed the drift"

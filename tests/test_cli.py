@@ -123,10 +123,24 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
     np.testing.assert_allclose(nucleotide_frequencies(samples.samples[1]), frequencies[1], atol=1e-6)
     assert samples.attributes["beta"] == 50 and samples.attributes["alphabet"] == "ACGT"
 
-    for row, reference in zip(rows, samples.reference):  # diagnostics and the scored feature
-        assert float(row["ess_distance"]) > 0 and float(row["rhat_distance"]) > 0.9
-        assert row["converged"] in ("True", "False") and row["gc_normality"] in ("normal", "non-normal")
-        assert 0 <= float(row["gc_percentile"]) <= 100 and float(row["gc_input_value"]) == gc_count(reference)
+    # diagnostics and the scored feature, recomputed from the saved samples
+    from kipoi_maxent.diagnostics import MAX_RHAT, MIN_ESS, bulk_ess, rank_rhat, tail_ess
+    from kipoi_maxent.features import builtin_features, dummy_sets, feature_importance
+
+    gc = builtin_features(101)["gc"]
+    for row, reference, kept in zip(rows, samples.reference, samples.samples):
+        trace = gc_count(kept).astype(float)
+        assert float(row["rhat_gc"]) == pytest.approx(rank_rhat(trace), rel=1e-5)
+        assert float(row["ess_gc"]) == pytest.approx(bulk_ess(trace), rel=1e-5)
+        assert float(row["ess_tail_gc"]) == pytest.approx(tail_ess(trace), rel=1e-5)
+        passes = all(float(row[f"rhat_{t}"]) <= MAX_RHAT and float(row[f"ess_{t}"]) >= MIN_ESS
+                     and float(row[f"ess_tail_{t}"]) >= MIN_ESS for t in ("distance", "gc"))
+        assert row["converged"] == str(passes)
+        importance = feature_importance(kept, reference, [gc], 0.0, dummies=dummy_sets([gc], 50, seed=0))[0]
+        assert float(row["gc_delta"]) == pytest.approx(importance.delta, rel=1e-5)
+        assert float(row["gc_percentile"]) == pytest.approx(importance.percentile, abs=1e-4)
+        assert row["gc_normality"] == ("normal" if importance.normal else "non-normal")
+        assert float(row["gc_input_value"]) == gc_count(reference)
     fourier = (kipoi_run / "fourier.tsv").read_text().splitlines()
     assert fourier[0] == "name\tperiod\tmean_signal_amplitude\tsample_amplitude" and len(fourier) == 1 + 2 * 50
     meme = read_meme(kipoi_run / "motifs.meme")
@@ -186,12 +200,13 @@ def test_mu_auto_from_fasta(two_peaks, tmp_path):
 
 def test_config_file_and_sequences(tmp_path):
     """The --sequences input (the authors' ten CTCF-bound sequences) through a config file."""
-    result = run(BIN / "kipoi-maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
-                 "--chains", "4", "--steps", "200", "--quiet", "-o", tmp_path)
+    run(BIN / "kipoi-maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
+        "--chains", "4", "--steps", "200", "--quiet", "-o", tmp_path)
     rows = read_summary(tmp_path / "summary.tsv")
-    assert len(rows) == 10
+    records = [line[1:].split()[0] for line in (EXAMPLE / "data" / "ctcf_bound_10.fa").read_text().splitlines()
+               if line.startswith(">")]
+    assert [r["name"] for r in rows] == records
     assert all(r["chrom"] == r["name"] and r["start"] == "0" and r["end"] == "101" for r in rows)
-    assert result.returncode == 0
 
 
 def test_dataloader_inputs(tmp_path, two_peaks):

@@ -7,7 +7,9 @@ from kipoi_maxent.diagnostics import (
     MIN_ESS,
     bulk_ess,
     chain_diagnostics,
+    converged,
     rank_rhat,
+    tail_ess,
 )
 
 
@@ -41,6 +43,52 @@ def test_constant_and_single_chain_traces_are_nan():
     assert np.isnan(rank_rhat(ar1(1, 100, 0.0))) and bulk_ess(ar1(1, 100, 0.0)) > 50
     with pytest.raises(ValueError, match="chains, draws"):
         bulk_ess(np.ones(10))
+
+
+def test_tail_ess_sees_slowly_mixing_tails_that_bulk_ess_does_not():
+    assert tail_ess(ar1(4, 2000, 0.0)) == pytest.approx(8000, rel=0.25)
+    # the size of the values drifts slowly (ρ = 0.995) while their ranks around the median do not
+    scale = np.exp(1.5 * ar1(4, 2000, 0.995, seed=5) / 10)
+    trace = scale * ar1(4, 2000, 0.0, seed=6)
+    assert tail_ess(trace) < 0.5 * bulk_ess(trace)
+
+
+def gc_samples(gc_trace: np.ndarray, length: int = 60) -> np.ndarray:
+    """Samples (chains, draws, L) whose GC count is ``gc_trace`` (rounded, clipped to 0..L)."""
+    counts = np.clip(np.round(gc_trace), 0, length).astype(int)
+    samples = np.zeros((*counts.shape, length), dtype=np.int8)  # all A
+    samples[np.arange(length) < counts[..., None]] = 2             # the first `count` bases G
+    return samples
+
+
+def test_converged_needs_both_traces_and_every_statistic():
+    """Each half of the rule on its own fails the flag: the distance trace and the GC trace,
+    R-hat and the bulk and tail ESS of each."""
+    mixing = ar1(4, 1000, 0.0)
+    good_gc = gc_samples(30 + 4 * ar1(4, 1000, 0.0, seed=7))
+    assert converged(mixing, good_gc) and chain_diagnostics(mixing, good_gc).converged
+
+    stuck_gc = gc_samples(30 + 4 * ar1(4, 1000, 0.0, seed=7, offsets=[0, 0, 3, 3]))
+    result = chain_diagnostics(mixing, stuck_gc)
+    assert result.rhat_distance <= MAX_RHAT and result.rhat_gc > MAX_RHAT
+    assert not result.converged and not converged(mixing, stuck_gc)
+
+    slow_gc = gc_samples(30 + 4 * ar1(4, 1000, 0.95, seed=7))  # R-hat fine, too few effective draws
+    result = chain_diagnostics(mixing, slow_gc)
+    assert result.ess_gc < MIN_ESS and not result.converged and not converged(mixing, slow_gc)
+
+    slow_distance = ar1(4, 1000, 0.95)
+    result = chain_diagnostics(slow_distance, good_gc)
+    assert result.ess_distance < MIN_ESS and result.ess_gc >= MIN_ESS
+    assert not result.converged and not converged(slow_distance, good_gc)
+
+
+def test_one_chain_is_judged_by_its_ess_alone():
+    """R-hat is undefined for a single chain: the rule then rests on the ESS."""
+    long, short = ar1(1, 4000, 0.0), ar1(1, 300, 0.0)
+    assert converged(long, gc_samples(30 + 4 * ar1(1, 4000, 0.0, seed=3)))
+    assert chain_diagnostics(long, gc_samples(30 + 4 * ar1(1, 4000, 0.0, seed=3))).converged
+    assert not converged(short, gc_samples(30 + 4 * ar1(1, 300, 0.0, seed=3)))  # ESS ≈ 300 < 400
 
 
 def test_chain_diagnostics_converged_flag():

@@ -4,7 +4,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from sampling_checks import assert_phi_does_not_depend_on_the_batch, assert_same_chains
+from sampling_checks import assert_phi_does_not_depend_on_the_batch, assert_resync_removes_drift, assert_same_chains
 from toy_models import tiny_keras_model
 
 from kipoi_maxent.api import resolve_model
@@ -85,3 +85,7 @@ def test_phi_does_not_depend_on_the_batch():
     resolved = resolve_model(_conv_dense(40, "valid", "relu", seed=5, filters=32, width=12, hidden=64))
     engine = IncrementalEngine(resolved.network.sub_model, resolved.encoder, resync_every=7)
     assert_phi_does_not_depend_on_the_batch(engine, 40)
+
+
+def test_resync_removes_drift(ctcf):
+    assert_resync_removes_drift(make_engine("incremental", ctcf, resync_every=25)[0], 101, resync_every=25)

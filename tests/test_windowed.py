@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sampling_checks import (
     assert_phi_does_not_depend_on_the_batch,
+    assert_resync_removes_drift,
     assert_same_chains,
     assert_samples_match_enumeration,
     beta_for_x0_probability,
@@ -179,3 +180,8 @@ def test_phi_does_not_depend_on_the_batch(basset_like, work_space, monkeypatch):
 
 def test_naive_phi_does_not_depend_on_the_batch(basset_like):
     assert_phi_does_not_depend_on_the_batch(NaiveEngine(basset_like.penultimate), basset_like.sequence_length)
+
+
+def test_resync_removes_drift(basset_like):
+    engine = WindowedEngine(basset_like.network.sub_model, basset_like.encoder, resync_every=25)
+    assert_resync_removes_drift(engine, basset_like.sequence_length, resync_every=25)
