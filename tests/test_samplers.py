@@ -93,3 +93,56 @@ def test_inputs_share_positions_within_their_variable_positions(tiny):
 def test_config_errors(field, value, message):
     with pytest.raises(ValueError, match=message):
         SamplerConfig(**{"steps": 100, field: value})
+
+
+def stops_by_input(distances, samples):
+    """A convergence rule that depends on the input's own chains only, and stops different
+    inputs at different checkpoints: on the first base of the first kept draw."""
+    return distances.shape[1] >= 60 + 20 * int(samples[0, 0, 0] % 3)
+
+
+@pytest.mark.parametrize("engine_name", ["naive", "incremental"])
+def test_auto_steps_stop_each_input_on_its_own_chains(tiny, engine_name):
+    """With steps="auto" an input stops at the first checkpoint where its rule passes, keeps
+    draws from the second half of what it ran, at most 2 × max_draws; and its samples are the same
+    in a batch (where other inputs stop before or after it) and alone."""
+    from kipoi_maxent.samplers.mcmc import checkpoints
+
+    resolved = resolve_model(tiny)
+    engine = make_engine(engine_name, resolved)[0]
+    references = np.random.default_rng(2).integers(0, 4, (6, LENGTH)).astype(np.int8)
+    config = SamplerConfig(beta=5.0, mu=0.2, chains=3, steps="auto", max_steps=6000, max_draws=100)
+    together = run_chains(engine, resolved.weights, references, config, converged=stops_by_input)
+    points = checkpoints(config.max_steps)
+    assert len({r.steps for r in together}) > 1  # inputs stopped at different checkpoints
+    for index, result in enumerate(together):
+        assert result.steps in points
+        assert result.converged == stops_by_input(result.distances, result.samples)
+        assert result.converged or result.steps == points[-1]
+        assert 50 <= result.samples.shape[1] <= 200 and result.samples.shape[:2] == result.distances.shape
+        alone = run_chains(engine, resolved.weights, references[index:index + 1], config, input_indices=[index],
+                           converged=stops_by_input)[0]
+        np.testing.assert_array_equal(alone.samples, result.samples)
+        np.testing.assert_array_equal(alone.distances, result.distances)
+        assert (alone.steps, alone.acceptance_rate, alone.converged) == (
+            result.steps, result.acceptance_rate, result.converged)
+
+
+def test_auto_steps_keep_the_second_half():
+    """The draws an auto run keeps were taken after half of its steps, thinned evenly."""
+    from kipoi_maxent.samplers.mcmc import _Draws
+
+    draws = _Draws(rows=1, length=2, capacity=20, thin=1, start=0, grows=True)
+    for step in range(1, 1001):
+        draws.add(step, np.full((1, 2), step % 4, dtype=np.int8), np.full(1, float(step)))
+    kept = draws.after(500)
+    steps = draws.steps[kept]
+    assert steps.min() > 500 and np.all(np.diff(steps) == draws.thin) and 5 <= len(kept) <= 20
+    np.testing.assert_array_equal(draws.distances[0, kept], steps.astype(float))
+
+
+def test_auto_steps_need_a_rule_and_refuse_fixed_options():
+    with pytest.raises(ValueError, match="--thin apply to a fixed number of --steps"):
+        SamplerConfig(steps="auto", thin=10)
+    with pytest.raises(ValueError, match="max_steps must be >= 1024"):
+        SamplerConfig(steps="auto", max_steps=100)

@@ -190,7 +190,16 @@ class _Draws:
     def due(self, step: int) -> bool:
         return step > self.start and (step - self.start) % self.thin == 0
 
+    def candidates(self, first: int, count: int) -> np.ndarray:
+        """Whether each of the steps ``first + 1 … first + count`` may be kept (a thinning that
+        doubles within them keeps a subset of these)."""
+        steps = np.arange(first + 1, first + count + 1)
+        return (steps > self.start) & ((steps - self.start) % self.thin == 0)
+
     def add(self, step: int, states: np.ndarray, distances: np.ndarray) -> None:
+        """Keep the states after ``step`` if it is due (the buffer halves, thinning doubles, when full)."""
+        if not self.due(step):
+            return
         if self.count == len(self.steps):
             if not self.grows:
                 return
@@ -272,7 +281,7 @@ def run_chains(
     chain_reference = np.repeat(reference_phi, chains, axis=0)
     phi = engine.start(np.repeat(references, chains, axis=0), chains_per_input=chains)
     distance = weighted_distance(chain_reference, phi, weights)
-    alternatives = np.arange(1, 4, dtype=np.int8)  # base offsets: the three other bases
+    run_block = getattr(engine, "run_block", None) or (lambda *args, **kw: run_block_stepwise(engine, *args, **kw))
 
     if config.auto:
         stops = checkpoints(config.max_steps)
@@ -302,28 +311,20 @@ def run_chains(
                 report()
                 position_block, base_block, uniform_block = _draw_block(positions_stream, streams, variable, chains,
                                                                         active)
-            positions = np.repeat(position_block[:, offset], chains)
-            current = engine.states[np.arange(len(positions)), positions]
-            if gibbs:
-                bases = (current[:, None] + alternatives) % 4
-            else:
-                bases = ((current + base_block[:, offset].ravel()) % 4)[:, None]
-            proposed_distance = weighted_distance(chain_reference[:, None], engine.propose(positions, bases), weights)
-            log_ratio = -config.beta * (proposed_distance - distance[:, None]) + config.mu * (
-                _IS_GC[bases].astype(np.float64) - _IS_GC[current][:, None]
-            )
-            uniform = uniform_block[:, offset].ravel()
-            if gibbs:
-                choice = _heat_bath_choice(log_ratio, uniform)
-            else:
-                choice = np.where(np.log(uniform) < log_ratio[:, 0], 0, -1)
-            engine.accept(choice)
-            moved = choice >= 0
-            distance[moved] = proposed_distance[moved, choice[moved]]
-            changed_total += moved
-            step += 1
-            if draws.due(step):
-                draws.add(step, engine.states, distance)
+            count = min(RANDOM_BLOCK_STEPS - offset, stop - step)
+            window = slice(offset, offset + count)
+            record = draws.candidates(step, count)
+            states_out = np.empty((int(record.sum()), len(distance), length), dtype=np.int8)
+            distances_out = np.empty((len(states_out), len(distance)))
+            run_block(np.repeat(position_block[:, window], chains, axis=0).T,
+                      base_block[:, window].transpose(1, 0, 2).reshape(count, -1),
+                      uniform_block[:, window].transpose(1, 0, 2).reshape(count, -1),
+                      beta=config.beta, mu=config.mu, gibbs=gibbs, reference=chain_reference, weights=weights,
+                      distance=distance, moved=changed_total, record=record, states_out=states_out,
+                      distances_out=distances_out)
+            for kept_step, states, distances in zip(step + 1 + np.flatnonzero(record), states_out, distances_out):
+                draws.add(int(kept_step), states, distances)
+            step += count
         report()
 
         # which inputs stop here: all at the last stop, else those whose chains converged
@@ -348,6 +349,60 @@ def run_chains(
             changed_total = changed_total[chain_rows]
             active = active[staying]
     return results
+
+
+def run_block_stepwise(engine, positions, offsets, uniforms, *, beta, mu, gibbs, reference, weights, distance, moved,
+                       record, states_out, distances_out) -> None:
+    """Steps of eq. (9)'s sampler through an engine's ``propose``/``accept``, one step at a time:
+    the reference implementation of the block interface (engines with a compiled ``run_block``
+    of the same signature do the whole block in one call).
+
+    Parameters
+    ----------
+    positions : np.ndarray, shape (S, n), int
+        The position each chain mutates at each of the S steps.
+    offsets : np.ndarray, shape (S, n), int8
+        Metropolis: the proposed base is ``(current + offset) % 4`` (offsets 1..3; unused by Gibbs).
+    uniforms : np.ndarray, shape (S, n), float64
+        The accept (Metropolis) or choice (Gibbs) draws.
+    beta, mu : float
+    gibbs : bool
+        Heat bath over the four bases instead of Metropolis.
+    reference : np.ndarray, shape (n, k)
+        Φ(x0) of each chain.
+    weights : np.ndarray, shape (k,)
+    distance : np.ndarray, shape (n,), float64, in/out
+        Each chain's current distance.
+    moved : np.ndarray, shape (n,), int64, in/out
+        Accepted moves, counted up.
+    record : np.ndarray, shape (S,), bool
+        After which steps to keep the states.
+    states_out : np.ndarray, shape (R, n, L), int8, out
+    distances_out : np.ndarray, shape (R, n), float64, out
+        The states and distances after the R recorded steps.
+    """
+    alternatives = np.arange(1, 4, dtype=np.int8)
+    rows = np.arange(len(distance))
+    kept = 0
+    for step in range(len(positions)):
+        at = positions[step]
+        current = engine.states[rows, at]
+        bases = (current[:, None] + alternatives) % 4 if gibbs else ((current + offsets[step]) % 4)[:, None]
+        proposed = weighted_distance(reference[:, None], engine.propose(at, bases), weights)
+        log_ratio = -beta * (proposed - distance[:, None]) + mu * (
+            _IS_GC[bases].astype(np.float64) - _IS_GC[current][:, None])
+        if gibbs:
+            choice = _heat_bath_choice(log_ratio, uniforms[step])
+        else:
+            choice = np.where(np.log(uniforms[step]) < log_ratio[:, 0], 0, -1)
+        engine.accept(choice)
+        accepted = choice >= 0
+        distance[accepted] = proposed[accepted, choice[accepted]]
+        moved += accepted
+        if record[step]:
+            states_out[kept] = engine.states
+            distances_out[kept] = distance
+            kept += 1
 
 
 def _heat_bath_choice(log_ratio: np.ndarray, uniform: np.ndarray) -> np.ndarray:
