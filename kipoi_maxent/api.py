@@ -329,11 +329,11 @@ def sample(
     *,
     spec: ModelSpec | None = None,
     source: str = "kipoi",
-    beta: float = 50.0,
+    beta: float | str = "auto",
     mu: float = 0.0,
-    chains: int = 20,
+    chains: int = 4,
     steps: int | str = "auto",
-    max_steps: int = 200_000,
+    max_steps: int = 750_000,
     thin: int | None = None,
     burnin: int | None = None,
     seed: int = 0,
@@ -355,7 +355,11 @@ def sample(
     spec : ModelSpec, optional
         See :func:`kipoi_maxent.spec.load_spec`; default: a shipped spec matching the model
         name, else inferred from the model.
-    beta, mu, chains, steps, max_steps, thin, burnin, seed, sampler :
+    beta : float or "auto"
+        ``auto``: the paper's distance rule on a short pilot (:mod:`kipoi_maxent.auto_beta`;
+        the nearest other element among the other sequences, or among dinucleotide shuffles of
+        them when there are fewer than 10).
+    mu, chains, steps, max_steps, thin, burnin, seed, sampler :
         See :class:`~kipoi_maxent.samplers.SamplerConfig` (``steps="auto"``: each input until
         its chains converge).
     engine : str
@@ -376,9 +380,20 @@ def sample(
     >>> results[0].motif
     """
     resolved = resolve_model(model, spec, source=source, base_frequencies=base_frequencies)
+    inputs = as_inputs(sequences, resolved.sequence_length)
+    if isinstance(engine, str):
+        engine = make_engine(engine, resolved)[0]
+    if beta == "auto":
+        from kipoi_maxent import auto_beta
+
+        codes = np.stack([item.codes for item in inputs])
+        pilots = [inputs[i] for i in auto_beta.spread_indices(auto_beta.PILOT_INPUTS, len(inputs))]
+        background = (auto_beta.background_sequences(None, resolved.sequence_length, codes, seed)
+                      if len(inputs) < auto_beta.MIN_OTHER_INPUTS else None)
+        beta = auto_beta.pilot_beta(resolved, engine, pilots, codes, mu=mu, sampler=sampler, seed=seed,
+                                    background=background)["beta"]
     config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, max_steps=max_steps, thin=thin,
                            burnin=burnin, seed=seed, sampler=sampler)
-    inputs = as_inputs(sequences, resolved.sequence_length)
     display = Progress(len(inputs), enabled=progress)
     try:
         return list(iter_sample(resolved, inputs, config, motif_width=motif_width,

@@ -32,15 +32,21 @@ from typing import NamedTuple
 import numpy as np
 
 from kipoi_maxent.cache import user_cache_dir, write_json_atomic
-from kipoi_maxent.calibration import BetaSummary, auto_beta, calibration_row, summarise
+from kipoi_maxent.calibration import auto_beta, calibration_row, summarise
 
 logger = logging.getLogger("kipoi_maxent")
 
 #: Bump when the pilot or the rule changes: older cached choices are then not used.
 ALGORITHM_VERSION = 1
-PILOT_CHAINS = 8
-PILOT_STEPS = 2000
-PILOT_THIN = 10
+#: Inputs of the pilot, by default (spread evenly over the run's inputs).
+PILOT_INPUTS = 8
+#: Pilot chains per input and their length: few long chains, as the main run's; the first half is
+#: discarded. Short chains underestimate the spread of the distances (they have not left x0's
+#: neighbourhood), which biases the rule towards small β: 8 × 2000 steps gave β ≈ 21 on the
+#: CTCF example, 4 × 16 000 ≈ 28, long converged runs ≈ 31.
+PILOT_CHAINS = 4
+PILOT_STEPS = 16_000
+PILOT_THIN = 40
 #: With fewer inputs than this, the nearest "other" element is sought among background sequences.
 MIN_OTHER_INPUTS = 10
 #: Background sequences drawn when the inputs are too few.
@@ -90,23 +96,23 @@ def _cache_path(key: str) -> Path:
     return Path(user_cache_dir()) / "beta" / f"{key}.json"
 
 
-def _spread(count: int, total: int) -> np.ndarray:
+def spread_indices(count: int, total: int) -> np.ndarray:
     """``count`` indices spread evenly over ``0 … total − 1`` (all when ``count >= total``)."""
     if count >= total:
         return np.arange(total)
     return np.unique(np.round(np.linspace(0, total - 1, count)).astype(np.int64))
 
 
-def _background(prepared, length: int, codes: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+def background_sequences(genome: str | None, length: int, codes: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
     """Background sequences for the nearest-other distance of a small input set: windows of the
     genome (without unknown bases), else dinucleotide shuffles of the inputs."""
     from kipoi_maxent.sequence import dinucleotide_shuffle
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xBE7A]))
-    if prepared.genome:
+    if genome:
         from kipoi_maxent.inputs import Interval, chromosome_sizes, interval_inputs
 
-        sizes = {name: size for name, size in chromosome_sizes(prepared.genome).items() if size >= length}
+        sizes = {name: size for name, size in chromosome_sizes(genome).items() if size >= length}
         if sizes:
             names = sorted(sizes)
             weights = np.array([sizes[n] - length + 1 for n in names], dtype=float)
@@ -117,9 +123,9 @@ def _background(prepared, length: int, codes: np.ndarray, seed: int) -> tuple[np
                 chrom = names[rng.choice(len(names), p=weights / weights.sum())]
                 start = int(rng.integers(0, sizes[chrom] - length + 1))
                 windows.append(Interval(f"background_{attempt}", chrom, start, start + length))
-            found = [item.codes for item in interval_inputs(windows, prepared.genome) if (item.codes >= 0).all()]
+            found = [item.codes for item in interval_inputs(windows, genome) if (item.codes >= 0).all()]
             if found:
-                return np.stack(found), f"{len(found)} windows drawn from {prepared.genome}"
+                return np.stack(found), f"{len(found)} windows drawn from {genome}"
     shuffles = [dinucleotide_shuffle(codes[i % len(codes)], rng) for i in range(BACKGROUND_SEQUENCES)]
     return np.stack(shuffles), f"{BACKGROUND_SEQUENCES} dinucleotide shuffles of the inputs"
 
@@ -134,10 +140,10 @@ def pilot_inputs(prepared, options) -> tuple[list, np.ndarray]:
     total = prepared.n_inputs
     if total is None:
         candidates = list(itertools.islice(prepared.items(), MAX_REFERENCES))
-        return ([candidates[i] for i in _spread(options.pilot_inputs, len(candidates))],
+        return ([candidates[i] for i in spread_indices(options.pilot_inputs, len(candidates))],
                 np.stack([item.codes for item in candidates]))
-    wanted_pilots = set(_spread(options.pilot_inputs, total).tolist())
-    wanted_references = set(_spread(MAX_REFERENCES, total).tolist())
+    wanted_pilots = set(spread_indices(options.pilot_inputs, total).tolist())
+    wanted_references = set(spread_indices(MAX_REFERENCES, total).tolist())
     last = max(wanted_pilots | wanted_references)
     pilots, references = [], []
     for index, item in enumerate(itertools.islice(prepared.items(), last + 1)):
@@ -161,27 +167,64 @@ def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
         pass
     started = time.time()
     pilots, reference_codes = pilot_inputs(prepared, options)
+    background = None
+    if len(reference_codes) < MIN_OTHER_INPUTS:
+        background = background_sequences(prepared.genome, resolved.sequence_length, reference_codes, options.seed)
+    record = pilot_beta(resolved, engine, pilots, reference_codes, mu=prepared.mu, sampler=options.sampler,
+                        seed=options.seed, background=background)
+    try:
+        write_json_atomic(path, {"beta": record["beta"], "record": record})
+    except OSError as error:
+        logger.warning("could not cache the chosen beta in %s (%s)", path, error)
+    logger.info("beta = %.4g (auto: %s; pilot of %d inputs x %d beta values, %.0f s)", record["beta"],
+                record["explanation"], len(pilots), len(record["table"]), time.time() - started)
+    return BetaChoice(record["beta"], "auto", record)
+
+
+def pilot_beta(resolved, engine, pilots, others: np.ndarray, *, mu: float, sampler: str = "metropolis", seed: int = 0,
+               background: tuple[np.ndarray, str] | None = None) -> dict:
+    """Run the pilot (see the module docstring) and apply the rule.
+
+    Parameters
+    ----------
+    resolved : kipoi_maxent.api.ResolvedModel
+    engine : engine
+    pilots : list of SequenceInput
+        The inputs sampled.
+    others : np.ndarray, shape (n, L), int8
+        The data set a pilot input's nearest *other* element is sought in (the pilot inputs
+        themselves are skipped in it); ignored when ``background`` is given.
+    mu, sampler, seed :
+        As the run's.
+    background : (np.ndarray (n, L), str), optional
+        Background sequences to seek the nearest element in instead, and what they are.
+
+    Returns
+    -------
+    dict
+        ``beta``, ``rule``, ``explanation``, ``table`` (one :class:`BetaSummary` dict per β
+        sampled) and ``pilot`` (inputs, chains, steps, reference set, seconds).
+
+    Raises
+    ------
+    ValueError
+        When no β within the searched range satisfies the rule and its guards.
+    """
+    started = time.time()
     pilot_codes = np.stack([item.codes for item in pilots])
-    if len(reference_codes) >= MIN_OTHER_INPUTS:
-        pool, reference_set, exclude_self = reference_codes, f"{len(reference_codes)} inputs of the run", True
+    if background is None:
+        pool, reference_set, exclude_self = others, f"{len(others)} inputs of the run", True
     else:
-        pool, reference_set = _background(prepared, resolved.sequence_length, reference_codes, options.seed)
-        exclude_self = False
+        (pool, reference_set), exclude_self = background, False
     nearest = _nearest_distances(resolved, pilot_codes, pool, exclude_self)
     rows_by_beta: dict[float, list] = {}
-
-    def evaluate(beta: float) -> BetaSummary:
-        beta = float(f"{beta:.4g}")
-        if beta not in rows_by_beta:
-            rows_by_beta[beta] = _pilot_rows(resolved, engine, pilots, nearest, beta, prepared.mu, options)
-        return summarise(rows_by_beta[beta])[0]
-
     beta = 10.0 / max(float(np.median(nearest)), 1e-12)
     decision = None
     for _ in range(MAX_EVALUATIONS):
-        evaluate(beta)
-        summaries = [summarise(rows)[0] for rows in rows_by_beta.values()]
-        decision = auto_beta(summaries)
+        beta = float(f"{beta:.4g}")
+        if beta not in rows_by_beta:
+            rows_by_beta[beta] = _pilot_rows(resolved, engine, pilots, nearest, beta, mu, sampler, seed)
+        decision = auto_beta([summarise(rows)[0] for rows in rows_by_beta.values()])
         if decision.beta is None:
             betas = sorted(rows_by_beta)
             beta = betas[-1] * STEP_FACTOR if decision.direction == "up" else betas[0] / STEP_FACTOR
@@ -196,20 +239,13 @@ def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
             f"--beta auto found no β in [{betas[0]:.3g}, {betas[-1]:.3g}] ({decision.explanation if decision else ''}); "
             "run `kipoi maxent calibrate` on these inputs and give --beta")
     summaries = sorted((summarise(rows)[0] for rows in rows_by_beta.values()), key=lambda s: s.beta)
-    record = {
+    return {
         "beta": decision.beta, "rule": decision.rule, "explanation": decision.explanation,
         "table": [s._asdict() for s in summaries],
         "pilot": {"inputs": [item.name for item in pilots], "chains": PILOT_CHAINS, "steps": PILOT_STEPS,
                   "burnin": PILOT_STEPS // 2, "reference_set": reference_set,
                   "median_nearest_distance": float(np.median(nearest)), "seconds": round(time.time() - started, 1)},
     }
-    try:
-        write_json_atomic(path, {"beta": decision.beta, "record": record})
-    except OSError as error:
-        logger.warning("could not cache the chosen beta in %s (%s)", path, error)
-    logger.info("beta = %.4g (auto: %s; pilot of %d inputs x %d beta values, %.0f s)", decision.beta,
-                decision.explanation, len(pilots), len(summaries), time.time() - started)
-    return BetaChoice(decision.beta, "auto", record)
 
 
 def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray, exclude_self: bool) -> np.ndarray:
@@ -228,18 +264,21 @@ def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray, excl
     return nearest
 
 
-def _pilot_rows(resolved, engine, pilots, nearest, beta: float, mu: float, options) -> list:
-    from kipoi_maxent.api import iter_sample
-    from kipoi_maxent.samplers import SamplerConfig
+def _pilot_rows(resolved, engine, pilots, nearest, beta: float, mu: float, sampler: str, seed: int) -> list:
+    from kipoi_maxent.samplers import SamplerConfig, run_chains
+    from kipoi_maxent.sequence import background_probabilities
+    from kipoi_maxent.statistics import kl_divergence, nucleotide_frequencies
 
     config = SamplerConfig(beta=beta, mu=mu, chains=PILOT_CHAINS, steps=PILOT_STEPS, thin=PILOT_THIN,
-                           burnin=PILOT_STEPS // 2, seed=options.seed, sampler=options.sampler)
+                           burnin=PILOT_STEPS // 2, seed=seed, sampler=sampler)
+    results = run_chains(engine, resolved.weights, np.stack([item.codes for item in pilots]), config)
     rows = []
-    for result, distance in zip(iter_sample(resolved, pilots, config, engine=engine, keep_samples=False), nearest):
-        rows.append(calibration_row(beta, result.name, mean_distance=result.mean_distance,
-                                    sd_distance=result.sd_distance, nearest_distance=float(distance),
-                                    frequencies=result.frequencies, acceptance_rate=result.acceptance_rate,
-                                    max_kl=float(np.nanmax(result.importance))))
+    for item, result, distance in zip(pilots, results, nearest):
+        frequencies = nucleotide_frequencies(result.samples)
+        rows.append(calibration_row(beta, item.name, mean_distance=float(result.distances.mean()),
+                                    sd_distance=float(result.distances.std()), nearest_distance=float(distance),
+                                    frequencies=frequencies, acceptance_rate=result.acceptance_rate,
+                                    max_kl=float(np.nanmax(kl_divergence(frequencies, background_probabilities(mu))))))
     return rows
 
 

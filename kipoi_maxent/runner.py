@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from kipoi_maxent import rundir
+from kipoi_maxent.auto_beta import PILOT_INPUTS
+from kipoi_maxent.samplers import ENGINES as SAMPLER_ENGINES, SAMPLERS
 from kipoi_maxent._validation import check_number
 
 logger = logging.getLogger("kipoi_maxent")
@@ -32,9 +34,9 @@ logger = logging.getLogger("kipoi_maxent")
 #: Packages whose versions change the numbers of a run (the manifest compares them).
 NUMERIC_PACKAGES = ("kipoi_maxent", "numpy", "scipy", "numba", "tensorflow", "keras", "torch", "arviz",
                     "arviz-stats", "memelite", "pyjaspar", "kipoi", "kipoiseq", "pyfaidx")
-SAMPLERS = ("metropolis", "gibbs")
-ENGINES = ("auto", "naive", "incremental", "windowed")
 AUTO = "auto"
+#: ``--engine`` choices: ``auto`` or an engine of :mod:`kipoi_maxent.samplers`.
+ENGINES = (AUTO,) + SAMPLER_ENGINES
 
 
 def _betas(value) -> tuple[float, ...] | str:
@@ -84,16 +86,16 @@ class RunOptions:
     beta: object = AUTO
     mu: object = AUTO
     gc_fraction: float | None = None
-    chains: int = 20
+    chains: int = 4
     steps: object = AUTO
-    max_steps: int = 200_000
+    max_steps: int = 750_000
     thin: int | None = None
     burnin: int | None = None
     seed: int = 0
     sampler: str = "metropolis"
     engine: str = "auto"
     batch_size: int | None = None
-    pilot_inputs: int = 8
+    pilot_inputs: int = PILOT_INPUTS
     motif_width: int = 19
     features: object = None
     feature_declarations: tuple = ()
@@ -563,7 +565,7 @@ def run(model, *, output, source: str = "kipoi", spec=None, output_units=None, i
     dataloader_args : dict, str or list
         the model's Kipoi dataloader (``dataloader``, ``dataloader_source``) and its arguments.
     **options
-        :class:`RunOptions` (``beta="auto"``, ``steps="auto"``, ``chains=20``, …).
+        :class:`RunOptions` (``beta="auto"``, ``steps="auto"``, ``chains=4``, …).
 
     Returns
     -------

@@ -194,7 +194,7 @@ def test_cli_end_to_end(ctcf_torch_cli):
     sites = {i.name.replace("site", "peak"): i for i in pybedtools.BedTool(str(EXAMPLE / "data" / "ctcf_sites.bed"))}
     overlaps = []
     for row in rows:
-        assert int(row["n_samples"]) == 4 * 30 and 0.05 < float(row["acceptance_rate"]) < 1
+        assert int(row["n_samples"]) == 4 * 15 and 0.05 < float(row["acceptance_rate"]) < 1  # second half, thin 10
         site = sites[row["name"]]
         overlaps.append(min(int(row["motif_end"]), site.end) - max(int(row["motif_start"]), site.start))
     # the 19-bp motif call covers most of the 15-bp planted site on most peaks

@@ -328,7 +328,7 @@ def test_spec_layout_not_matching_the_model(tmp_path, peaks_bed):
     (["--gc-fraction", "0"], "gc_fraction must be strictly between 0 and 1, got 0"),
     (["--gc-fraction", "1"], "gc_fraction must be strictly between 0 and 1, got 1"),
     (["--gc-fraction", "1.5"], "gc_fraction must be strictly between 0 and 1, got 1.5"),
-    (["--steps", "20", "--thin", "50"], "no sample would be kept: burnin (0) + thin (50) exceeds steps (20); "
+    (["--steps", "20", "--thin", "50"], "no sample would be kept: burnin (10) + thin (50) exceeds steps (20); "
                                         "raise --steps or lower --thin/--burnin"),
 ])
 def test_sampler_options(tmp_path, peaks_bed, args, message):

@@ -73,7 +73,7 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
     assert [r["name"] for r in rows] == ["peak_1", "peak_10"]  # input order
     for row in rows:
         assert int(row["end"]) - int(row["start"]) == 101
-        assert int(row["n_samples"]) == 20 * 200
+        assert int(row["n_samples"]) == 20 * 100  # 1000 steps, the first half discarded, thin 5
         assert float(row["beta"]) == 50 and float(row["mu"]) == 0
         assert 0.05 < float(row["acceptance_rate"]) < 1
         # the motif call lands on the planted CTCF site (15 bp inside the 19-bp window)
@@ -119,7 +119,7 @@ def test_outputs_exist_and_parse(kipoi_run, two_peaks):
                                    frequencies[1, :, 2], rtol=1e-6)
 
     samples = load_samples(kipoi_run / "samples.h5")
-    assert samples.names == ["peak_1", "peak_10"] and [s.shape for s in samples.samples] == [(20, 200, 101)] * 2
+    assert samples.names == ["peak_1", "peak_10"] and [s.shape for s in samples.samples] == [(20, 100, 101)] * 2
     np.testing.assert_allclose(nucleotide_frequencies(samples.samples[1]), frequencies[1], atol=1e-6)
     assert samples.attributes["beta"] == 50 and samples.attributes["alphabet"] == "ACGT"
 
@@ -172,7 +172,7 @@ def test_batch_and_chunk_size_do_not_change_outputs(kipoi_run, two_peaks, tmp_pa
 
 
 def test_postproc_alias(tmp_path):
-    run(BIN / "kipoi", "postproc", "maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
+    run(BIN / "kipoi", "postproc", "maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml", "--beta", "50",
         "--chains", "2", "--steps", "20", "--thin", "10", "--quiet", "-o", tmp_path)
     assert len(read_summary(tmp_path / "summary.tsv")) == 10
 
@@ -200,7 +200,7 @@ def test_mu_auto_from_fasta(two_peaks, tmp_path):
 
 def test_config_file_and_sequences(tmp_path):
     """The --sequences input (the authors' ten CTCF-bound sequences) through a config file."""
-    run(BIN / "kipoi-maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml",
+    run(BIN / "kipoi-maxent", "sample", "--config", EXAMPLE / "ctcf_bound_10.yaml", "--beta", "50",
         "--chains", "4", "--steps", "200", "--quiet", "-o", tmp_path)
     rows = read_summary(tmp_path / "summary.tsv")
     records = [line[1:].split()[0] for line in (EXAMPLE / "data" / "ctcf_bound_10.fa").read_text().splitlines()

@@ -70,7 +70,7 @@ def test_denovo_and_knn(tmp_path, capsys):
                              ("negatives", background(tmp_path, 6))):
         runs[label] = tmp_path / label
         code = cli.main(["denovo", *MODEL, *GENOME, "--intervals", intervals, "--beta", "50", "--chains", "4",
-                         "--steps", "400", "--thin", "10", "--components", "3", "--writers", "summary,pca",
+                         "--steps", "400", "--thin", "5", "--components", "3", "--writers", "summary,pca",
                          "-o", str(runs[label])])
         assert code == 0
     names, pcas, control = load_pca(runs["positives"] / "pca.npz")

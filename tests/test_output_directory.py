@@ -344,16 +344,18 @@ def test_a_corrupt_part_is_not_trusted(tmp_path, ten_peaks):
 
 
 def test_a_second_run_on_the_same_directory_is_refused_naming_the_first(tmp_path, ten_peaks):
+    """While a run holds OUTDIR (here: busy in a slow writer, whatever the sampler's speed), a
+    second one is refused naming its PID, and the first finishes unharmed."""
     output = tmp_path / "out"
-    args = ["--intervals", ten_peaks, "--fasta", GENOME, "--steps", "3000", "--chains", "8",
-            "--writers", "summary"]
-    first = subprocess.Popen(script(output, args), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    args = ["--intervals", ten_peaks, "--fasta", GENOME, "--writers", "summary,slow"]
+    command = [sys.executable, "-c", SLOW_WRITER, *script(output, args)[1:]]
+    env = {**ENV, "SLOW_WRITER_SECONDS": "15"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
-        while time.time() < deadline and not (output / ".parts").is_dir() and first.poll() is None:
+        while time.time() < deadline and not list(output.rglob(".slow.txt.*.tmp")) and first.poll() is None:
             time.sleep(0.05)
-        second = subprocess.run(script(output, args), env=ENV, capture_output=True, text=True)
+        second = subprocess.run(command, env=env, capture_output=True, text=True)
         line = one_error_line(second.returncode, second.stderr)
         assert f"PID {first.pid}" in line and "in use" in line
     finally:
@@ -363,7 +365,7 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_first(tmp_path
 
 
 SLOW_WRITER = """
-import sys, time
+import os, sys, time
 from kipoi_maxent.outputs import atomic_path
 from kipoi_maxent.plugin import impl
 from kipoi_maxent.plugin.manager import register
@@ -375,7 +377,7 @@ class Slow:
         with atomic_path(run.outdir / "slow.txt") as stream:
             stream.write("half")
             stream.flush()
-            time.sleep(120)
+            time.sleep(float(os.environ.get("SLOW_WRITER_SECONDS", "120")))
         return ["slow.txt"]
 
 class Plugin:

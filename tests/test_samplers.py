@@ -72,7 +72,8 @@ def test_inputs_share_positions_within_their_variable_positions(tiny):
     references = np.array([[2, 0, 3, 1, 2], [1, 1, 0, 3, 2], [-1, 2, -1, 0, 3]], dtype=np.int8)
     chains, steps = 3, 3000
     engine = PositionRecordingEngine(resolved.penultimate)
-    run_chains(engine, resolved.weights, references, SamplerConfig(beta=1.0, chains=chains, steps=steps, thin=steps))
+    run_chains(engine, resolved.weights, references, SamplerConfig(beta=1.0, chains=chains, steps=steps, thin=steps,
+                                                                   burnin=0))
     per_input = np.array(engine.positions)[:, ::chains]  # (steps, inputs)
     np.testing.assert_array_equal(np.array(engine.positions), np.repeat(per_input, chains, axis=1))
     np.testing.assert_array_equal(per_input[:, 0], per_input[:, 1])

@@ -58,9 +58,11 @@ class SamplerConfig:
     max_steps : int
         Limit of an ``auto`` run, proposals per chain.
     thin : int, optional
-        Keep every ``thin``-th state after burn-in (fixed ``steps`` only; default 100).
+        Keep every ``thin``-th state after burn-in (fixed ``steps`` only; default 100, or less so
+        that at least 100 states per chain are kept).
     burnin : int, optional
-        Proposals per chain discarded before keeping states (fixed ``steps`` only; default 0).
+        Proposals per chain discarded before keeping states (fixed ``steps`` only; default: half
+        of them; 0 for the paper's exact protocol).
     seed : int
         Fixes every random draw: positions come from ``SeedSequence(seed)``, input ``i``'s
         bases and acceptance draws from its child ``SeedSequence(seed, spawn_key=(i,))``.
@@ -72,9 +74,9 @@ class SamplerConfig:
 
     beta: float = 50.0
     mu: float = 0.0
-    chains: int = 20
+    chains: int = 4
     steps: int | str = AUTO
-    max_steps: int = 200_000
+    max_steps: int = 750_000
     thin: int | None = None
     burnin: int | None = None
     seed: int = 0
@@ -100,7 +102,7 @@ class SamplerConfig:
             return
         check_number(self.steps, "steps", integer=True, minimum=1, hint="or 'auto': until converged")
         check_number(self.thin if self.thin is not None else 100, "thin", integer=True, minimum=1)
-        check_number(self.burnin or 0, "burnin", integer=True, minimum=0)
+        check_number(self.burnin_steps, "burnin", integer=True, minimum=0)
         if self.burnin_steps + self.thin_steps > self.steps:
             raise ValueError(
                 f"no sample would be kept: burnin ({self.burnin_steps}) + thin ({self.thin_steps}) exceeds "
@@ -114,13 +116,17 @@ class SamplerConfig:
 
     @property
     def thin_steps(self) -> int:
-        """Thinning of a fixed-steps run."""
-        return 100 if self.thin is None else int(self.thin)
+        """Thinning of a fixed-steps run: 100 (the paper's) unless given, less when that would keep
+        fewer than 100 states per chain."""
+        if self.thin is not None:
+            return int(self.thin)
+        return max(1, min(100, (self.steps - self.burnin_steps) // 100))
 
     @property
     def burnin_steps(self) -> int:
-        """Burn-in of a fixed-steps run."""
-        return int(self.burnin or 0)
+        """Burn-in of a fixed-steps run: the first half unless given (every chain starts at x0,
+        and all share the proposed positions: statistics and ESS of the transient mislead)."""
+        return self.steps // 2 if self.burnin is None else int(self.burnin)
 
     @property
     def draws_per_chain(self) -> int | None:
