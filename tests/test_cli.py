@@ -165,7 +165,7 @@ def test_batch_and_chunk_size_do_not_change_outputs(kipoi_run, two_peaks, tmp_pa
     run(BIN / "kipoi-maxent", "sample", EXAMPLE / "models" / "ctcf_cnn", "--source", "dir", "--intervals", bed,
         "--fasta", EXAMPLE / "data" / "ctcf_genome.fa", "--beta", "50", "--mu", "0", *FAST, *EXTRAS,
         "--batch-size", "1", "--chunk-size", "1", "-o", tmp_path)
-    assert json.loads((kipoi_run / "run.json").read_text())["sampler"]["engine"] == "incremental"
+    assert json.loads((kipoi_run / "run.json").read_text())["sampler"]["engine"] == "fused"
     assert json.loads((tmp_path / "execution.json").read_text())["chunks_run"] == 2
     for name in DETERMINISTIC:
         assert (tmp_path / name).read_bytes() == (kipoi_run / name).read_bytes(), name

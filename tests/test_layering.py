@@ -87,8 +87,10 @@ def test_no_private_name_is_imported_from_another_module():
 LAYERS = [
     {"kipoi_maxent", "kipoi_maxent._validation", "kipoi_maxent._progress", "kipoi_maxent._quiet", "kipoi_maxent.sequence", "kipoi_maxent.energy",
      "kipoi_maxent.statistics", "kipoi_maxent.records"},
-    {"kipoi_maxent.samplers.layers", "kipoi_maxent.samplers._kernels", "kipoi_maxent.samplers.naive"},
+    {"kipoi_maxent.samplers.layers", "kipoi_maxent.samplers._kernels", "kipoi_maxent.samplers._fused_kernels",
+     "kipoi_maxent.samplers.naive"},
     {"kipoi_maxent.samplers.incremental", "kipoi_maxent.samplers.windowed"},
+    {"kipoi_maxent.samplers.fused"},
     {"kipoi_maxent.samplers.engines", "kipoi_maxent.samplers.mcmc", "kipoi_maxent.samplers"},
 ]
 

@@ -66,13 +66,13 @@ def test_schema(kipoi_model):
     assert "BernoulliSeqIntervalDl" in [cls.__name__ for cls in kipoi_model.default_dataloader.__mro__]
 
 
-def test_spec_resolves_with_the_incremental_engine(resolved):
+def test_spec_resolves_with_the_fused_engine(resolved):
     assert resolved.spec.sequence_length == LENGTH
     assert resolved.spec.output_units == (1, 0)
     assert resolved.network.layer.endswith("'dense_hidden'")
     assert resolved.weights.shape == (400,)
     engine, fallback = make_engine("auto", resolved)
-    assert (engine.name, fallback) == ("incremental", None)
+    assert (engine.name, fallback) == ("fused", None)
 
 
 def test_normalization_is_the_whole_genome_bernoulli(nucleosome_data):

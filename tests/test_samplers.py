@@ -16,7 +16,7 @@ def tiny():
     return tiny_keras_model(LENGTH, n_outputs=2, seed=3)
 
 
-@pytest.mark.parametrize("engine", ["naive", "incremental"])
+@pytest.mark.parametrize("engine", ["naive", "incremental", "fused"])
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
 @pytest.mark.parametrize("output_units", [(1, 0), (0,)])
 @pytest.mark.parametrize("x0_probability, mu", [(0.003, -0.8), (0.012, 0.6)])
@@ -102,7 +102,7 @@ def stops_by_input(distances, samples):
     return distances.shape[1] >= 60 + 20 * int(samples[0, 0, 0] % 3)
 
 
-@pytest.mark.parametrize("engine_name", ["naive", "incremental"])
+@pytest.mark.parametrize("engine_name", ["naive", "incremental", "fused"])
 def test_auto_steps_stop_each_input_on_its_own_chains(tiny, engine_name):
     """With steps="auto" an input stops at the first checkpoint where its rule passes, keeps
     draws from the second half of what it ran, at most 2 × max_draws; and its samples are the same

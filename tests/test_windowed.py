@@ -156,10 +156,10 @@ def test_unsupported_models_fall_back_or_fail_clearly(build, layer):
     assert engine.name == "naive" and f"windowed engine: layer {layer}" in reason
 
 
-def test_auto_keeps_the_incremental_engine_where_it_applies():
+def test_auto_keeps_the_fused_engine_where_it_applies():
     resolved = resolve_model(tiny_keras_model(8))
     engine, reason = make_engine("auto", resolved)
-    assert engine.name == "incremental" and reason is None
+    assert engine.name == "fused" and reason is None
     # the windowed engine runs it too, with the same Φ
     windowed = make_engine("windowed", resolved)[0]
     codes = np.random.default_rng(0).integers(0, 4, (5, 8)).astype(np.int8)

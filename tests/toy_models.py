@@ -42,6 +42,22 @@ def tiny_keras_model(length: int = 5, n_outputs: int = 2, seed: int = 0, input_s
     return model
 
 
+def conv_dense_keras_model(length: int, padding: str, activation: str, seed: int = 0, pool: bool = False,
+                           filters: int = 6, width: int = 4, hidden: int = 8):
+    """Conv1D(filters × width, padding, activation) → [MaxPooling1D(2)] → Flatten →
+    Dense(hidden, activation) → Dense(2, softmax), Keras's own initialisation: the layer
+    options the incremental and fused engines support (the pooling: one they refuse)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4))
+    x = keras.layers.Conv1D(filters, width, padding=padding, activation=activation)(inputs)
+    if pool:
+        x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(hidden, activation=activation)(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
 
 def tiny_pooled_keras_model(length: int = 6, n_outputs: int = 2, seed: int = 0):
     """Conv1D(3 × 2, same, relu) → MaxPooling1D(2) → Conv1D(3 × 2, relu) → Flatten →
@@ -62,6 +78,7 @@ def tiny_pooled_keras_model(length: int = 6, n_outputs: int = 2, seed: int = 0):
     rng = np.random.default_rng(seed)
     model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
     return model
+
 
 def write_fasta(path: Path, records: dict[str, str], width: int = 7) -> Path:
     """A FASTA file with lines wrapped at ``width`` (exercises the index's line arithmetic)."""

@@ -15,7 +15,11 @@ Every engine has the same interface, so samplers never know which one runs:
 
 The naive engine is the paper's algorithm — one forward pass of the penultimate sub-model
 per proposal, batched over all chains — and the reference every faster engine is checked
-against (:mod:`kipoi_maxent.samplers.incremental`, :mod:`kipoi_maxent.samplers.windowed`).
+against (:mod:`kipoi_maxent.samplers.fused`, :mod:`kipoi_maxent.samplers.incremental`,
+:mod:`kipoi_maxent.samplers.windowed`). Engines may also have a compiled
+``run_block(positions, offsets, uniforms, ...)`` that runs a whole block of sampler steps in one
+call (the fused engine); :func:`~kipoi_maxent.samplers.mcmc.run_chains` then uses it instead of
+``propose``/``accept``.
 
 This module picks an engine for a model; the engines live in their own modules, above
 :mod:`kipoi_maxent.samplers.layers` (what they share).
@@ -26,18 +30,19 @@ from kipoi_maxent.samplers.layers import UnsupportedModel
 from kipoi_maxent.samplers.naive import NaiveEngine
 
 #: Engine names :func:`make_engine` knows, fastest first (``auto`` tries them in this order).
-ENGINES = ("incremental", "windowed", "naive")
+ENGINES = ("fused", "incremental", "windowed", "naive")
 
 
 def make_engine(name: str, resolved, **options):
-    """The engine ``name`` (``naive``, ``incremental``, ``windowed`` or ``auto``) for a resolved model.
+    """The engine ``name`` (``naive``, ``fused``, ``incremental``, ``windowed`` or ``auto``) for a resolved model.
 
-    ``auto`` takes the incremental engine when the model qualifies, else the windowed one,
-    else the naive one. ``options`` (e.g. ``resync_every``) go to the incremental or windowed
-    engine. Returns ``(engine, reason)``; ``reason`` says why ``auto`` did not take the
-    incremental engine (and, for the naive one, why not the windowed one), else ``None``.
+    ``auto`` takes the fused engine when the model qualifies, else the incremental one, else
+    the windowed one, else the naive one. ``options`` (e.g. ``resync_every``) go to the fused,
+    incremental or windowed engine. Returns ``(engine, reason)``; ``reason`` says why ``auto``
+    did not take the fused engine (and, further down, why not the next ones), else ``None``.
     """
     # the fast engines import numba: only when a model is resolved, not for checking options
+    from kipoi_maxent.samplers.fused import FusedEngine
     from kipoi_maxent.samplers.incremental import IncrementalEngine
     from kipoi_maxent.samplers.windowed import WindowedEngine
 
@@ -51,7 +56,8 @@ def make_engine(name: str, resolved, **options):
             raise ValueError(f"the {name} engine cannot run this model: {reason}")
         return NaiveEngine(resolved.penultimate), reason
     reasons = []
-    for kind, engine_class in (("incremental", IncrementalEngine), ("windowed", WindowedEngine)):
+    for kind, engine_class in (("fused", FusedEngine), ("incremental", IncrementalEngine),
+                               ("windowed", WindowedEngine)):
         if name not in (kind, "auto"):
             continue
         try:
@@ -61,5 +67,9 @@ def make_engine(name: str, resolved, **options):
         except UnsupportedModel as error:
             if name == kind:
                 raise ValueError(f"the {kind} engine cannot run this model: {error}; use --engine naive") from None
-            reasons.append(str(error) if kind == "incremental" else f"windowed engine: {error}")
+            if kind == "incremental" and reasons == [f"fused engine: {error}"]:
+                # the fused engine is an incremental one: refused by the same check
+                reasons = [f"fused and incremental engines: {error}"]
+            else:
+                reasons.append(f"{kind} engine: {error}" if kind != "incremental" else str(error))
     return NaiveEngine(resolved.penultimate), "; ".join(reasons)
