@@ -53,7 +53,7 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2} PYTHONWARNINGS=${PYTHONWA
 case "$task" in
   demo)
     out=demo_output/ctcf
-    say "running the CTCF example (12 peaks, beta 50): kipoi maxent sample --config example_configs/ctcf.yaml -o $out"
+    say "running the CTCF example (12 peaks; beta and run length chosen automatically): kipoi maxent sample --config example_configs/ctcf.yaml -o $out"
     start=$(date +%s)
     "$VENV/bin/kipoi" maxent sample --config example_configs/ctcf.yaml -o "$out"
     say "done in $(( $(date +%s) - start )) s; outputs in $(pwd)/$out:"

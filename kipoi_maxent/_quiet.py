@@ -21,7 +21,7 @@ _state = {"verbose": os.environ.get("KIPOI_MAXENT_VERBOSE", "") not in ("", "0")
 _lock = threading.Lock()
 #: Loggers of the libraries below us that talk at INFO on every model load.
 NOISY_LOGGERS = ("kipoi", "kipoiseq", "kipoi_utils", "tensorflow", "absl", "h5py", "numba", "distributed",
-                 "matplotlib", "PIL")
+                 "matplotlib", "PIL", "arviz", "arviz_base", "arviz_stats", "arviz_plots")
 
 
 def verbose() -> bool:

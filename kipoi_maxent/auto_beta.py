@@ -37,7 +37,7 @@ from kipoi_maxent.calibration import auto_beta, calibration_row, summarise
 logger = logging.getLogger("kipoi_maxent")
 
 #: Bump when the pilot or the rule changes: older cached choices are then not used.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 #: Inputs of the pilot, by default (spread evenly over the run's inputs).
 PILOT_INPUTS = 8
 #: Pilot chains per input and their length: few long chains, as the main run's; the first half is
@@ -78,7 +78,7 @@ class BetaChoice(NamedTuple):
 
 
 def cache_key(prepared, options) -> str:
-    """What a cached β is valid for: the model's files and name, the spec, μ, the sampler."""
+    """What a cached β is valid for: the model's files and name, the spec, μ, the sampler, the pilot's size."""
     from kipoi_maxent import __version__
 
     spec = prepared.spec
@@ -88,6 +88,7 @@ def cache_key(prepared, options) -> str:
         "model_files": prepared.fingerprint.get("model_files"),
         "spec": None if spec is None else spec.to_dict(), "spec_file": prepared.spec_text,
         "mu": round(float(prepared.mu), 9), "sampler": options.sampler,
+        "pilot": [options.pilot_inputs, PILOT_CHAINS, PILOT_STEPS, PILOT_THIN],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -588,6 +588,10 @@ def run(model, *, output, source: str = "kipoi", spec=None, output_units=None, i
 
     with contextlib.ExitStack() as locks:
         with messages_held():  # a refused option, input or directory is one line, not one after info lines
+            unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunOptions)})
+            if unknown:
+                raise ValueError(f"unknown option(s) {', '.join(unknown)}; the options are the fields of "
+                                 "kipoi_maxent.RunOptions")
             options = RunOptions(**options)
             writer_list = writers(options.writers)
             output, targets, prepared, analysis = _checked(
