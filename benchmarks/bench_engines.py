@@ -11,10 +11,11 @@ One process, three Keras 3 networks with random (seeded) weights:
   Dense(400, sigmoid) → Dense(2, softmax); μ = −0.49 as in the paper;
 - ``basset``: a modest Basset-like net, (600, 4) → 3 × [Conv1D(128, 19/11/7, relu) →
   MaxPooling1D(3/4/4)] → Flatten → Dense(256, relu) → Dense(256, relu) → Dense(2); μ = 0.
-  The incremental engine does not support it, so ``auto`` takes the windowed engine.
+  The fused and incremental engines do not support it, so ``auto`` takes the windowed engine.
 
-For every engine (``naive``, the one ``auto`` picks — incremental, else windowed, else naive —
-and any named with ``--engines``) × sampler (``metropolis``, ``gibbs``) it measures
+For every engine (``naive``, the one ``auto`` picks — fused, else incremental, else windowed,
+else naive — and those named with ``--engines``, by default the incremental one) × sampler
+(``metropolis``, ``gibbs``) it measures
 
 - proposals/s of a fixed-length run with 100 chains per input (a Gibbs proposal = one
   position update of one chain, which evaluates 3 alternatives: evaluations/s = 3 × that);
@@ -27,7 +28,12 @@ and any named with ``--engines``) × sampler (``metropolis``, ``gibbs``) it meas
   throughput run's final states where there is no ESS run).
 
 and, per network, the raw batched forward throughput of the penultimate sub-model (the naive
-engine's ceiling) and the naive engine's overhead relative to it. β is calibrated per
+engine's ceiling), the naive engine's overhead relative to it, and two rooflines of the fast
+engines: the dense update over every row of the mutated window (the incremental engine's
+product) and over only the rows whose activation changed in each chain (the fused engine's
+sparse update, counted on stationary states). On the trained CTCF net it also times the demo's
+small batch (:data:`SMALL_BATCH`: 12 inputs × 20 chains), naive against ``auto``'s engine.
+β is calibrated per
 network so that the Metropolis acceptance rate is about 0.45 (after burn-in; for the
 Basset-like net, over a short run from x0). Ratios are against the reference = naive engine
 + metropolis sampler of the same network. Run sizes are in :data:`SIZES` (fewer inputs and
@@ -67,6 +73,8 @@ from kipoi_maxent.diagnostics import arviz_description, bulk_ess  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CHAINS = 100
+#: The demo's shape (inputs, chains per input), timed on the trained CTCF net.
+SMALL_BATCH = (12, 20)
 TARGET_ACCEPTANCE = 0.45
 ACCEPTANCE_TOLERANCE = 0.07
 #: S. cerevisiae A, C, G, T frequencies (38.3 % GC; METHOD §2) for the nucleosome input normalisation.
@@ -294,24 +302,50 @@ def blas_core() -> str:
         return "?"
 
 
-def roofline(resolved, engines: dict, forward: dict, step_rows: int, min_seconds: float) -> dict:
-    """The FLOPs and rates that bound the incremental engine's ratio to the naive one.
+def changed_rows(resolved, engine, states: np.ndarray, seed: int) -> float:
+    """Mean number of window rows (convolution output × filter) whose activation changes when one
+    random position of a chain's state gets a random other base: the rows the fused engine's
+    sparse dense update multiplies. ``states`` (n, L): stationary states of the chains."""
+    import keras
+
+    sub_model = resolved.network.sub_model
+    conv = next(layer for layer in sub_model.layers if type(layer).__name__ == "Conv1D")
+    conv_model = keras.Model(sub_model.inputs, conv.output)
+    rng = np.random.default_rng(seed)
+    mutated = states.copy()
+    rows = np.arange(len(states))
+    at = rng.integers(0, states.shape[1], len(states))
+    mutated[rows, at] = (mutated[rows, at] + rng.integers(1, 4, len(states))) % 4
+    before, after = (np.asarray(conv_model(resolved.encoder.encode(x))) for x in (states, mutated))
+    return float((before != after).reshape(len(states), -1).sum(axis=1).mean())
+
+
+def roofline(resolved, engines: dict, forward: dict, step_rows: int, min_seconds: float, stationary, seed) -> dict:
+    """The FLOPs and rates that bound the fast engines' ratio to the naive one.
 
     The naive engine runs the full forward pass (``forward_flops`` per proposal) at TensorFlow's
-    rate; the incremental engine's dominant cost is the dense update, a product over every row
-    of the window, ``2 x window x filters x hidden`` FLOPs per proposal, by numpy's sgemm (timed
-    here as one product of a step's size: an upper bound, the engine runs one per input).
+    rate; the fast engines' dominant cost is the dense update: the incremental engine's over
+    every row of the window, ``2 x window x filters x hidden`` FLOPs per proposal, the fused
+    engine's over the rows whose activation changed in that chain (:func:`changed_rows` on
+    ``stationary`` states, None: not counted). Both bounds take numpy's sgemm rate for a
+    product of one step's size (an upper bound: the engines multiply one input's or one
+    chain's rows at a time).
     """
     naive_flops = forward_flops(resolved.network.sub_model)
     out = dict(naive_flops=naive_flops, naive_gflops=naive_flops * forward["raw_block"] / 1e9,
                blas=blas_core(), big_gflops=sgemm_gflops(1024, 1024, 1024, min_seconds))
-    engine = engines.get("incremental")
+    engine = engines.get("incremental") or engines.get("fused")
     if engine is not None:
         inner = engine.width * engine.filters
         out.update(update_flops=2.0 * inner * engine.hidden, update_shape=(step_rows, inner, engine.hidden),
                    update_gflops=sgemm_gflops(step_rows, inner, engine.hidden, min_seconds))
         # naive seconds per proposal / update-product seconds per proposal
         out["ceiling"] = (1 / forward["raw_block"]) / (out["update_flops"] / (out["update_gflops"] * 1e9))
+        if stationary is not None:
+            out["changed_rows"] = changed_rows(resolved, engine, stationary, seed)
+            out["window_rows"] = inner
+            out["sparse_flops"] = 2.0 * out["changed_rows"] * engine.hidden
+            out["sparse_ceiling"] = out["ceiling"] * out["update_flops"] / max(out["sparse_flops"], 1.0)
     return out
 
 
@@ -501,7 +535,7 @@ def compare_samples(naive_results, other_results, naive, other, resolved, refere
         positions_stream = mcmc.position_stream(config.seed)
         variable = [np.flatnonzero(references[index] >= 0)]
         for _ in range(step // mcmc.RANDOM_BLOCK_STEPS + 1):
-            positions, offsets, uniforms = mcmc._draw_block(positions_stream, streams, variable, config.chains)
+            positions, offsets, uniforms = mcmc._draw_block(positions_stream, streams, variable, config.chains, [0])
         offset = step % mcmc.RANDOM_BLOCK_STEPS
         position = int(positions[0, offset])
         u = float(uniforms[0, offset, chain])
@@ -562,7 +596,7 @@ def bench_network(net: Network, sizes: Sizes, args, log):
     auto = naive if auto.name == "naive" else auto  # one naive engine
     engines = {"naive": naive, auto.name: auto}
     if fallback is not None:
-        log(f"  auto engine: {auto.name} (not incremental: {fallback})")
+        log(f"  auto engine: {auto.name} ({fallback})")
     for name in args.engines:
         if name not in engines:
             try:
@@ -605,13 +639,13 @@ def bench_network(net: Network, sizes: Sizes, args, log):
         for sampler in ("metropolis", "gibbs"):
             row = Row(net.name, engine_name, sampler)
             # warm-up: TF tracing / numba JIT at the run's shapes
-            warm = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=2, thin=2, seed=args.seed,
-                                 sampler=sampler)
+            warm = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=2, thin=2, burnin=0,
+                                 seed=args.seed, sampler=sampler)
             from kipoi_maxent.samplers import run_chains
 
             run_chains(engine, resolved.weights, references[: sizes.inputs], warm)
             config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.steps, thin=sizes.steps,
-                                   seed=args.seed, sampler=sampler)
+                                   burnin=0, seed=args.seed, sampler=sampler)
             results, timing = run_timed(engine, resolved, references[: sizes.inputs], config)
             proposals = sizes.inputs * CHAINS * sizes.steps
             row.proposals_per_s = proposals / timing.wall
@@ -659,7 +693,7 @@ def bench_network(net: Network, sizes: Sizes, args, log):
                 checked = references[: sizes.ess_inputs]
             else:  # the final states of the throughput runs (one kept draw per chain)
                 config = SamplerConfig(beta=beta, mu=net.mu, chains=CHAINS, steps=sizes.steps, thin=sizes.steps,
-                                       seed=args.seed, sampler=sampler)
+                                       burnin=0, seed=args.seed, sampler=sampler)
                 naive_results, other_results = reference.throughput_results, row.throughput_results
                 checked = references[: sizes.inputs]
             row.same_samples, notes = compare_samples(naive_results, other_results, naive, engines[engine_name],
@@ -667,6 +701,8 @@ def bench_network(net: Network, sizes: Sizes, args, log):
             for note in notes:
                 log(f"  identity {engine_name} vs naive, {sampler}: {note}")
                 row.notes.append(note)
+    naive_ess = by_key[("naive", "metropolis")].ess_results
+    stationary = None if not naive_ess else np.concatenate([r.samples[:, -1] for r in naive_ess])
     for row in rows:
         row.ess_results = row.throughput_results = None
     if auto is naive:
@@ -676,10 +712,35 @@ def bench_network(net: Network, sizes: Sizes, args, log):
             copy.notes.append(f"naive (no faster engine: {fallback}); figures are the naive row's, not re-run")
             rows.append(copy)
 
-    bounds = roofline(resolved, engines, forward, step_rows, min_seconds)
+    bounds = roofline(resolved, engines, forward, step_rows, min_seconds, stationary, args.seed)
+    small = small_batch(net, resolved, naive, auto, references, beta, sizes, args, log)
     log(f"  ({net.name} took {time.perf_counter() - t_net:.0f} s)")
     return dict(network=net, resolved=resolved, beta=beta, beta_acceptance=beta_acceptance, sd=sd,
-                forward=forward, rows=rows, fallback=fallback, sizes=sizes, roofline=bounds)
+                forward=forward, rows=rows, fallback=fallback, sizes=sizes, roofline=bounds, small_batch=small)
+
+
+def small_batch(net, resolved, naive, auto, references, beta, sizes, args, log) -> dict | None:
+    """Metropolis proposals/s of naive and ``auto``'s engine on the demo's shape
+    (:data:`SMALL_BATCH`), trained CTCF net only; 5 × the throughput run's steps."""
+    from kipoi_maxent.samplers import SamplerConfig, run_chains
+
+    if net.name != "ctcf_trained" or auto is naive:
+        return None
+    inputs, chains = SMALL_BATCH
+    batch = random_references(inputs, resolved.sequence_length, net.gc_fraction, args.seed + 3)
+    steps = 5 * sizes.steps
+    rates = {}
+    for name, engine in (("naive", naive), (auto.name, auto)):
+        run_chains(engine, resolved.weights, batch, SamplerConfig(beta=beta, mu=net.mu, chains=chains, steps=2,
+                                                                  thin=2, burnin=0, seed=args.seed))
+        config = SamplerConfig(beta=beta, mu=net.mu, chains=chains, steps=steps, thin=steps, burnin=0,
+                               seed=args.seed)
+        _, timing = run_timed(engine, resolved, batch, config)
+        rates[name] = inputs * chains * steps / timing.wall
+    log(f"  small batch ({inputs} inputs x {chains} chains x {steps} steps, metropolis): naive "
+        f"{_fmt(rates['naive'])} prop/s, {auto.name} {_fmt(rates[auto.name])} prop/s = "
+        f"{rates[auto.name] / rates['naive']:.1f}x")
+    return dict(inputs=inputs, chains=chains, steps=steps, rates=rates, engine=auto.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -815,16 +876,34 @@ def print_report(outcomes, mode: str, log):
         text = (f"  roofline: naive forward {bounds['naive_flops'] / 1e6:.2f} MFLOP/row x {_fmt(f['raw_block'])} "
                 f"rows/s = {bounds['naive_gflops']:.0f} GFLOP/s (TensorFlow); numpy sgemm [{bounds['blas']}] "
                 f"{bounds['big_gflops']:.0f} GFLOP/s at 1024³")
+        measured = {r.engine: r.proposals_per_s / reference.proposals_per_s for r in outcome["rows"]
+                    if r.sampler == "metropolis" and r.engine in ("incremental", "fused")}
         if "ceiling" in bounds:
-            incremental = next(r for r in outcome["rows"] if r.engine == "incremental" and r.sampler == "metropolis")
             rows, inner, hidden = bounds["update_shape"]
-            text += (f", {bounds['update_gflops']:.0f} GFLOP/s for one step's incremental update as a single "
-                     f"product ({rows} x {inner} x {hidden}; the engine runs one per input); the update is ≤ {bounds['update_flops'] / 1e3:.0f} kFLOP/proposal "
-                     f"({bounds['naive_flops'] / bounds['update_flops']:.1f}x fewer than a forward pass), so with "
-                     f"every other cost at zero the incremental engine would run {bounds['ceiling']:.1f}x the naive "
-                     f"one; measured {incremental.proposals_per_s / reference.proposals_per_s:.2f}x (effective "
-                     f"{incremental.proposals_per_s * bounds['update_flops'] / 1e9:.0f} GFLOP/s of update)")
+            text += (f", {bounds['update_gflops']:.0f} GFLOP/s for one step's window update as a single "
+                     f"product ({rows} x {inner} x {hidden}); the window update is {bounds['update_flops'] / 1e3:.0f} "
+                     f"kFLOP/proposal ({bounds['naive_flops'] / bounds['update_flops']:.1f}x fewer than a forward "
+                     f"pass), so with every other cost at zero an engine updating the whole window would run "
+                     f"{bounds['ceiling']:.1f}x the naive one")
+            if "incremental" in measured:
+                text += (f"; measured incremental {measured['incremental']:.2f}x (effective "
+                         f"{measured['incremental'] * reference.proposals_per_s * bounds['update_flops'] / 1e9:.0f} "
+                         "GFLOP/s of window update)")
+        if "sparse_ceiling" in bounds:
+            text += (f".\n  sparse roofline: on stationary states {bounds['changed_rows']:.0f} of the window's "
+                     f"{bounds['window_rows']} rows change per proposal ({bounds['changed_rows'] / bounds['window_rows']:.1%}), "
+                     f"{bounds['sparse_flops'] / 1e3:.1f} kFLOP/proposal: at the same rate the sparse update alone "
+                     f"would allow {bounds['sparse_ceiling']:.0f}x the naive engine")
+            if "fused" in measured:
+                text += (f"; measured fused {measured['fused']:.2f}x (effective "
+                         f"{measured['fused'] * reference.proposals_per_s * bounds['sparse_flops'] / 1e9:.1f} GFLOP/s "
+                         "of sparse update)")
         log(text + ".")
+        small = outcome.get("small_batch")
+        if small:
+            log(f"  small batch ({small['inputs']} inputs x {small['chains']} chains, the demo's shape): "
+                f"{small['engine']} {small['rates'][small['engine']] / small['rates']['naive']:.1f}x the naive "
+                f"engine ({_fmt(small['rates'][small['engine']])} vs {_fmt(small['rates']['naive'])} prop/s).")
         if "avx512f" in _cpu_flags() and "SkylakeX" not in bounds["blas"] and "Cooperlake" not in bounds["blas"]:
             log("  note: this CPU has AVX-512 (TensorFlow's oneDNN uses it) but numpy's OpenBLAS runs its "
                 f"{bounds['blas']} kernels; OPENBLAS_CORETYPE=SkylakeX, set before Python starts, selects its "
@@ -834,7 +913,7 @@ def print_report(outcomes, mode: str, log):
                 log(f"  {r.engine} + {r.sampler}: {note}")
     log()
     if any(r.engine == "auto" for outcome in outcomes for r in outcome["rows"]):
-        log("* auto→naive: the incremental and windowed engines refused the model, auto ran the naive engine "
+        log("* auto→naive: the fused, incremental and windowed engines refused the model, auto ran the naive engine "
             "(same figures).")
     log("Definitions: acc = acceptance (fraction of steps that changed the state) of the throughput run, "
         "from x0 (transient); acc st. = the same after burn-in in the ESS run (≈ stationary); "
@@ -867,9 +946,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs (~2 min)")
     parser.add_argument("--networks", default="ctcf,ctcf_trained,nucleosome,basset",
                         help="comma-separated subset of ctcf, ctcf_trained, nucleosome, basset")
-    parser.add_argument("--engines", default="",
+    parser.add_argument("--engines", default="incremental",
                         help="comma-separated engines to measure besides naive and auto's choice "
-                             "(incremental, windowed)")
+                             "(fused, incremental, windowed; default: incremental, the fused engine's predecessor)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-genome", action="store_true", help="skip bench_genome_composition.py")
     parser.add_argument("--blas-threads", type=int, default=None,

@@ -49,7 +49,7 @@ def child(n: int, outdir: str) -> None:
     started = time.time()
     code = cli.main(["sample", str(EXAMPLE / "models" / "ctcf_cnn"), "--source", "dir", "--intervals", str(bed),
                      "--fasta", str(EXAMPLE / "data" / "ctcf_genome.fa"), "--beta", "50", "--mu", "0",
-                     "--chains", "2", "--steps", "20", "--thin", "10", "--chunk-size", "256", "--no-annotation",
+                     "--chains", "2", "--steps", "20", "--thin", "10", "--burnin", "0", "--chunk-size", "256", "--no-annotation",
                      "--quiet", "-o", str(Path(outdir) / "out")])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"n": n, "exit": code, "peak_rss_mb": round(peak_mb, 1),
