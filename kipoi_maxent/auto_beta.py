@@ -168,6 +168,8 @@ def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
         pass
     started = time.time()
     pilots, reference_codes = pilot_inputs(prepared, options)
+    logger.info("beta auto: pilot of %d inputs x %d chains x %s steps per beta value (up to %d values), %s engine",
+                len(pilots), PILOT_CHAINS, f"{PILOT_STEPS:,}", MAX_EVALUATIONS, engine.name)
     background = None
     if len(reference_codes) < MIN_OTHER_INPUTS:
         background = background_sequences(prepared.genome, resolved.sequence_length, reference_codes, options.seed)

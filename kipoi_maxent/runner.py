@@ -914,8 +914,9 @@ def run_warnings(outputs) -> list[str]:
         messages.append(
             f"{unconverged} of {n} input(s) did not converge (rank R-hat > {MAX_RHAT} or bulk/tail ESS < {MIN_ESS:g} "
             "for the distance or GC count; see summary.tsv): " + (
-                "raise --max-steps, or lower --beta" if auto else "run more --steps (or --steps auto), add --burnin, "
-                "or lower --beta") + ".")
+                "raise --max-steps" if auto else "run more --steps (or --steps auto)") +
+            "; a frozen chain wants a lower --beta, a distance switching slowly between a bound and a melted "
+            "motif a higher one (README: beta and run length).")
     return messages
 
 

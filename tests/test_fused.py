@@ -1,7 +1,5 @@
 """The fused engine against the naive reference and against itself: same samples, the block
 kernel equal to the per-step path, invariance to batch, groups and threads, bounded drift."""
-from pathlib import Path
-
 import numba
 import numpy as np
 import pytest
@@ -14,23 +12,15 @@ from kipoi_maxent.samplers.fused import FusedEngine
 from kipoi_maxent.samplers.mcmc import run_block_stepwise, weighted_distance
 from kipoi_maxent.spec import ModelSpec, Normalization
 
-CTCF = Path(__file__).resolve().parent.parent / "example_configs" / "models" / "ctcf_cnn"
-
-
-@pytest.fixture(scope="module")
-def ctcf():
-    return resolve_model(str(CTCF), source="dir")
-
-
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
-def test_same_samples_as_naive_on_the_ctcf_model(ctcf, sampler):
+def test_same_samples_as_naive_on_the_ctcf_model(ctcf_model, sampler):
     references = np.random.default_rng(0).integers(0, 4, (3, 101)).astype(np.int8)
     references[1, :4] = -1  # an input with unknown bases: its positions differ from the others'
     config = SamplerConfig(beta=50, chains=10, steps=300, thin=10, seed=2, sampler=sampler)
-    naive = run_chains(make_engine("naive", ctcf)[0], ctcf.weights, references, config)
-    engine, fallback = make_engine("auto", ctcf)
+    naive = run_chains(make_engine("naive", ctcf_model)[0], ctcf_model.weights, references, config)
+    engine, fallback = make_engine("auto", ctcf_model)
     assert fallback is None and isinstance(engine, FusedEngine)
-    assert_same_chains(naive, run_chains(engine, ctcf.weights, references, config))
+    assert_same_chains(naive, run_chains(engine, ctcf_model.weights, references, config))
 
 
 @pytest.mark.parametrize("padding, activation, normalization", [
@@ -65,7 +55,7 @@ def _block_arguments(engine, references, chains, steps, seed):
 
 
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
-def test_block_kernel_equals_the_per_step_path(ctcf, sampler):
+def test_block_kernel_equals_the_per_step_path(ctcf_model, sampler):
     """``run_block`` (one compiled call) and ``run_block_stepwise`` over the same engine's
     ``propose``/``accept`` give bit-identical states and move counts, across re-syncs inside the
     block and chain groups split within an input (10 chains > one group); the distances equal
@@ -73,9 +63,9 @@ def test_block_kernel_equals_the_per_step_path(ctcf, sampler):
     references = np.random.default_rng(7).integers(0, 4, (2, 101)).astype(np.int8)
     outputs = []
     for run in (lambda engine, **kw: engine.run_block(**kw), lambda engine, **kw: run_block_stepwise(engine, **kw)):
-        engine = make_engine("fused", ctcf, resync_every=40)[0]
+        engine = make_engine("fused", ctcf_model, resync_every=40)[0]
         arguments = _block_arguments(engine, references, chains=10, steps=150, seed=1)
-        run(engine, beta=50.0, mu=-0.2, gibbs=sampler == "gibbs", weights=ctcf.weights, **arguments)
+        run(engine, beta=50.0, mu=-0.2, gibbs=sampler == "gibbs", weights=ctcf_model.weights, **arguments)
         outputs.append(arguments | {"states": engine.states})
     block, stepwise = outputs
     for key in ("states", "moved", "states_out"):
@@ -85,22 +75,22 @@ def test_block_kernel_equals_the_per_step_path(ctcf, sampler):
     assert 0 < block["moved"].sum() < 150 * 20  # some moves, not all
 
 
-def test_samples_do_not_depend_on_batch_or_threads(ctcf):
+def test_samples_do_not_depend_on_batch_or_threads(ctcf_model):
     """Through ``run_chains``: each input's samples are bit-identical run in a batch, alone,
     and on one thread instead of all."""
     references = np.random.default_rng(3).integers(0, 4, (3, 101)).astype(np.int8)
     references[2, 50:53] = -1
     config = SamplerConfig(beta=50, chains=10, steps=400, thin=20, seed=5)
-    engine = make_engine("fused", ctcf)[0]
-    together = run_chains(engine, ctcf.weights, references, config)
+    engine = make_engine("fused", ctcf_model)[0]
+    together = run_chains(engine, ctcf_model.weights, references, config)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        one_thread = run_chains(engine, ctcf.weights, references, config)
+        one_thread = run_chains(engine, ctcf_model.weights, references, config)
     finally:
         numba.set_num_threads(threads)
     for index, result in enumerate(together):
-        alone = run_chains(engine, ctcf.weights, references[index:index + 1], config, input_indices=[index])[0]
+        alone = run_chains(engine, ctcf_model.weights, references[index:index + 1], config, input_indices=[index])[0]
         for other in (alone, one_thread[index]):
             np.testing.assert_array_equal(result.samples, other.samples)
             np.testing.assert_array_equal(result.distances, other.distances)
@@ -113,25 +103,25 @@ def test_phi_does_not_depend_on_the_batch():
     assert_phi_does_not_depend_on_the_batch(engine, 40)
 
 
-def test_phi_stays_exact_over_1e5_steps(ctcf):
+def test_phi_stays_exact_over_1e5_steps(ctcf_model):
     """Running sums vs a full forward pass after 10^5 steps of the block kernel, without re-syncing."""
-    engine = make_engine("fused", ctcf, resync_every=10**9)[0]
+    engine = make_engine("fused", ctcf_model, resync_every=10**9)[0]
     reference = np.random.default_rng(4).integers(0, 4, (1, 101)).astype(np.int8)
     config = SamplerConfig(beta=50, chains=2, steps=100_000, thin=50_000, seed=1)
-    run_chains(engine, ctcf.weights, reference, config)
-    np.testing.assert_allclose(engine._phi(engine._u), ctcf.penultimate(engine.states), atol=1e-4)
+    run_chains(engine, ctcf_model.weights, reference, config)
+    np.testing.assert_allclose(engine._phi(engine._u), ctcf_model.penultimate(engine.states), atol=1e-4)
     assert (engine.states != reference).any()
 
 
-def test_resync_removes_drift(ctcf):
-    assert_resync_removes_drift(make_engine("fused", ctcf, resync_every=25)[0], 101, resync_every=25)
+def test_resync_removes_drift(ctcf_model):
+    assert_resync_removes_drift(make_engine("fused", ctcf_model, resync_every=25)[0], 101, resync_every=25)
 
 
-def test_block_kernel_resync_removes_drift(ctcf):
+def test_block_kernel_resync_removes_drift(ctcf_model):
     """A drift planted in the dense sums shows in the tracked Φ after a block shorter than
     ``resync_every`` and is gone after a block that crosses a re-sync."""
     references = np.random.default_rng(8).integers(0, 4, (2, 101)).astype(np.int8)
-    engine = make_engine("fused", ctcf, resync_every=30)[0]
+    engine = make_engine("fused", ctcf_model, resync_every=30)[0]
     arguments = _block_arguments(engine, references, chains=3, steps=60, seed=2)
     engine._u = engine._u + np.random.default_rng(0).normal(0, 1e-2, engine._u.shape)
 

@@ -1,6 +1,4 @@
 """The incremental engine against the naive reference: same samples, bounded drift, fallbacks."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sampling_checks import assert_phi_does_not_depend_on_the_batch, assert_resync_removes_drift, assert_same_chains
@@ -11,22 +9,14 @@ from kipoi_maxent.samplers import SamplerConfig, make_engine, run_chains
 from kipoi_maxent.samplers.incremental import IncrementalEngine
 from kipoi_maxent.spec import ModelSpec, Normalization
 
-CTCF = Path(__file__).resolve().parent.parent / "example_configs" / "models" / "ctcf_cnn"
-
-
-@pytest.fixture(scope="module")
-def ctcf():
-    return resolve_model(str(CTCF), source="dir")
-
-
 @pytest.mark.parametrize("sampler", ["metropolis", "gibbs"])
-def test_same_samples_as_naive_on_the_ctcf_model(ctcf, sampler):
+def test_same_samples_as_naive_on_the_ctcf_model(ctcf_model, sampler):
     references = np.random.default_rng(0).integers(0, 4, (3, 101)).astype(np.int8)
     config = SamplerConfig(beta=50, chains=8, steps=150, thin=10, seed=2, sampler=sampler)
-    naive = run_chains(make_engine("naive", ctcf)[0], ctcf.weights, references, config)
-    engine, fallback = make_engine("incremental", ctcf)
+    naive = run_chains(make_engine("naive", ctcf_model)[0], ctcf_model.weights, references, config)
+    engine, fallback = make_engine("incremental", ctcf_model)
     assert fallback is None and type(engine) is IncrementalEngine
-    fast = run_chains(engine, ctcf.weights, references, config)
+    fast = run_chains(engine, ctcf_model.weights, references, config)
     assert_same_chains(naive, fast)
 
 
@@ -44,14 +34,14 @@ def test_same_samples_for_other_layer_options(padding, activation, normalization
     assert_same_chains(naive, fast)
 
 
-def test_phi_stays_exact_over_1e5_steps(ctcf):
+def test_phi_stays_exact_over_1e5_steps(ctcf_model):
     """Running sums vs a full forward pass after 10^5 steps, without re-synchronising."""
-    engine = make_engine("incremental", ctcf, resync_every=10**9)[0]
+    engine = make_engine("incremental", ctcf_model, resync_every=10**9)[0]
     reference = np.random.default_rng(4).integers(0, 4, (1, 101)).astype(np.int8)
     config = SamplerConfig(beta=50, chains=2, steps=100_000, thin=50_000, seed=1)
-    run_chains(engine, ctcf.weights, reference, config)
+    run_chains(engine, ctcf_model.weights, reference, config)
     tracked = engine._dense_activation(engine._u)
-    np.testing.assert_allclose(tracked, ctcf.penultimate(engine.states), atol=1e-4)
+    np.testing.assert_allclose(tracked, ctcf_model.penultimate(engine.states), atol=1e-4)
     assert (engine.states != reference).any()
 
 
@@ -75,5 +65,5 @@ def test_phi_does_not_depend_on_the_batch():
     assert_phi_does_not_depend_on_the_batch(engine, 40)
 
 
-def test_resync_removes_drift(ctcf):
-    assert_resync_removes_drift(make_engine("incremental", ctcf, resync_every=25)[0], 101, resync_every=25)
+def test_resync_removes_drift(ctcf_model):
+    assert_resync_removes_drift(make_engine("incremental", ctcf_model, resync_every=25)[0], 101, resync_every=25)
