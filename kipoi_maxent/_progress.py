@@ -69,7 +69,7 @@ class Progress:
         if self.converged or self.done:
             parts[0] += f" ({self.converged} converged)"
         if self.running:
-            parts.append(f"{self.running} running")
+            parts.append(f"{self.running} still sampling")
         if self.proposals:
             parts.append(f"{self.proposals / elapsed:,.0f} proposals/s")
         if self.total and 0 < self.done < self.total:

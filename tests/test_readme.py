@@ -53,7 +53,9 @@ def run_readme_command(output: Path) -> tuple[list[str], subprocess.CompletedPro
     assert args[0] == "kipoi-maxent" and "-o" in args, args
     args[0] = str(BIN / "kipoi-maxent")
     args[args.index("-o") + 1] = str(output)
-    return args, subprocess.run(args, capture_output=True, text=True, env=ENV, cwd=REPO)
+    # an empty user cache: β comes from the pilot ("auto"), as on a first run, not from a cached choice
+    env = {**ENV, "XDG_CACHE_HOME": str(output.parent / "cache")}
+    return args, subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO)
 
 
 def shown(stderr: str, output: Path) -> str:
@@ -70,7 +72,7 @@ def normalised(text: str) -> list[str]:
         line = re.sub(r"\d+(?:[.,]\d+)*", "#", line)
         progress = " inputs done" in line
         if progress:
-            line = re.sub(r" \(# converged\)|, ETA [^,]+|, # running", "", line)
+            line = re.sub(r" \(# converged\)|, ETA [^,]+|, # still sampling", "", line)
             line = re.sub(r"# (s|min|h) elapsed", "# s elapsed", line)
             if lines and lines[-1][0]:
                 continue
