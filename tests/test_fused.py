@@ -38,9 +38,10 @@ def test_same_samples_for_other_layer_options(padding, activation, normalization
     assert_same_chains(naive, run_chains(make_engine("fused", resolved)[0], resolved.weights, references, config))
 
 
-def _block_arguments(engine, references, chains, steps, seed):
+def _block_arguments(engine, weights, references, chains, steps, seed):
     """Random draws of ``steps`` steps for ``references`` × ``chains`` chains, shaped as
-    :func:`run_chains` hands them to ``run_block``; records every third step."""
+    :func:`run_chains` hands them to ``run_block``, and the chains' start (distances under
+    ``weights``); records every third step."""
     rng = np.random.default_rng(seed)
     n = len(references) * chains
     phi = engine.start(np.repeat(references, chains, axis=0), chains_per_input=chains)
@@ -48,7 +49,7 @@ def _block_arguments(engine, references, chains, steps, seed):
     record = np.arange(steps) % 3 == 2
     return dict(positions=np.repeat(rng.integers(0, references.shape[1], (steps, len(references))), chains, axis=1),
                 offsets=rng.integers(1, 4, (steps, n)).astype(np.int8), uniforms=rng.random((steps, n)),
-                reference=reference, distance=weighted_distance(reference, phi, np.ones(phi.shape[1])),
+                reference=reference, distance=weighted_distance(reference, phi, weights),
                 moved=np.zeros(n, np.int64), record=record,
                 states_out=np.zeros((record.sum(), n, references.shape[1]), np.int8),
                 distances_out=np.zeros((record.sum(), n)))
@@ -64,7 +65,7 @@ def test_block_kernel_equals_the_per_step_path(ctcf_model, sampler):
     outputs = []
     for run in (lambda engine, **kw: engine.run_block(**kw), lambda engine, **kw: run_block_stepwise(engine, **kw)):
         engine = make_engine("fused", ctcf_model, resync_every=40)[0]
-        arguments = _block_arguments(engine, references, chains=10, steps=150, seed=1)
+        arguments = _block_arguments(engine, ctcf_model.weights, references, chains=10, steps=150, seed=1)
         run(engine, beta=50.0, mu=-0.2, gibbs=sampler == "gibbs", weights=ctcf_model.weights, **arguments)
         outputs.append(arguments | {"states": engine.states})
     block, stepwise = outputs
@@ -122,7 +123,7 @@ def test_block_kernel_resync_removes_drift(ctcf_model):
     ``resync_every`` and is gone after a block that crosses a re-sync."""
     references = np.random.default_rng(8).integers(0, 4, (2, 101)).astype(np.int8)
     engine = make_engine("fused", ctcf_model, resync_every=30)[0]
-    arguments = _block_arguments(engine, references, chains=3, steps=60, seed=2)
+    arguments = _block_arguments(engine, ctcf_model.weights, references, chains=3, steps=60, seed=2)
     engine._u = engine._u + np.random.default_rng(0).normal(0, 1e-2, engine._u.shape)
 
     def drift(steps):
@@ -130,7 +131,7 @@ def test_block_kernel_resync_removes_drift(ctcf_model):
                  for key, value in arguments.items()}
         block["states_out"] = np.zeros((block["record"].sum(), *arguments["states_out"].shape[1:]), np.int8)
         block["distances_out"] = np.zeros((block["record"].sum(), len(arguments["distance"])))
-        engine.run_block(beta=50.0, mu=0.0, gibbs=False, weights=np.ones(engine.hidden), **block)
+        engine.run_block(beta=50.0, mu=0.0, gibbs=False, weights=ctcf_model.weights, **block)
         return np.abs(engine._phi(engine._u) - engine.evaluate(engine.states)).max()
 
     assert drift(20) > 1e-3  # steps 1..20: before the re-sync at step 30
