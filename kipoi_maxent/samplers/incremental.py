@@ -137,13 +137,17 @@ class IncrementalEngine:
         codes = np.asarray(codes, dtype=np.int8)
         return self._dense_activation(self._dense_preactivations(self._conv_preactivations(codes)))
 
-    def _check_against(self, reference, length: int) -> None:
+    def _check_against(self, reference, length: int,
+                       what: str = "numpy forward pass (unsupported layer option)") -> None:
+        """Refuse the model unless :meth:`evaluate` agrees with the framework's forward pass
+        ``reference`` on 8 random sequences (one with unknown bases)."""
         codes = np.random.default_rng(0).integers(0, 4, (8, length)).astype(np.int8)
+        codes[0, :3] = -1
         ours = self.evaluate(codes)
         theirs = np.asarray(reference(self._encoder.encode(codes)), dtype=np.float64)
         tolerance = 1e-4 * max(1.0, float(np.abs(theirs).max()))
         if ours.shape != theirs.shape or np.abs(ours - theirs).max() > tolerance:
-            raise UnsupportedModel("its numpy forward pass disagrees with the framework's (unsupported layer option)")
+            raise UnsupportedModel(f"its {what} disagrees with the framework's")
 
     # -- the engine interface ------------------------------------------------------------
     def start(self, states: np.ndarray, chains_per_input: int | None = None) -> np.ndarray:
