@@ -64,20 +64,23 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     inputs.add_argument("--sequences", help="FASTA of plain sequences of the model's length (no coordinates)")
 
 
-def _add_sampler_options(parser: argparse.ArgumentParser, beta_help: str, beta_default: str = _default("beta")) -> None:
+def _add_sampler_options(parser: argparse.ArgumentParser, beta_help: str,
+                         beta_default: str = _default("beta")) -> None:
     sampler = parser.add_argument_group("sampler (METHOD §3)")
     sampler.add_argument("--beta", default=beta_default, help=beta_help)
     sampler.add_argument("--mu", default=_default("mu"),
                          help="GC chemical potential μ: 'auto' = ln(f/(1-f)) with f the GC fraction of the "
                          "--fasta genome (0 without one), or a number; 0 gives the plain distribution (eq. 3)")
     sampler.add_argument("--gc-fraction", type=float, help="use this genome GC fraction f for μ instead of counting --fasta")
-    sampler.add_argument("--chains", default=_default("chains"), help="chains per input, each started at the input (4: the number "
-                         "R-hat <= 1.01 and ESS >= 400 are set for; the paper ran 100 x 30000 steps)")
+    sampler.add_argument("--chains", default=_default("chains"),
+                         help="chains per input, each started at the input (4: the number R-hat <= 1.01 and "
+                         "ESS >= 400 are set for; the paper ran 100 x 30000 steps)")
     sampler.add_argument("--steps", default=_default("steps"),
                          help="proposals per chain; 'auto': until the input's chains converge (rank R-hat ≤ 1.01, bulk "
                          "and tail ESS ≥ 400 for the distance and GC traces; the first half is discarded)")
-    sampler.add_argument("--max-steps", default=_default("max_steps"), help="limit of --steps auto, proposals per chain (4 chains x "
-                         "750 000: the paper's 3 million proposals per input)")
+    sampler.add_argument("--max-steps", default=_default("max_steps"),
+                         help="limit of --steps auto, proposals per chain (4 chains x 750 000: the paper's 3 "
+                         "million proposals per input)")
     sampler.add_argument("--thin", default=None, help="keep every THIN-th state (fixed --steps; default 100, or "
                          "less so that 100 states per chain are kept)")
     sampler.add_argument("--burnin", default=None, help="proposals per chain discarded first (fixed --steps; default: half "
@@ -88,10 +91,11 @@ def _add_sampler_options(parser: argparse.ArgumentParser, beta_help: str, beta_d
                          "heat bath over the four bases at the position (both exact)")
     sampler.add_argument("--engine", choices=ENGINES, default=_default("engine"),
                          help="how proposals are evaluated: naive = a full forward pass each (the paper's); "
-                         "incremental = update only the mutated window (Conv1D → Flatten → Dense nets); "
-                         "windowed = recompute only the affected window of every conv/pool layer (deeper conv "
-                         "nets); auto = the first of incremental, windowed that qualifies, else naive. Same "
-                         "samples either way")
+                         "fused = whole blocks of steps in one compiled call, updating only what a mutation "
+                         "changes in each chain (Conv1D → Flatten → Dense nets); incremental = its predecessor "
+                         "(same nets); windowed = recompute only the affected window of every conv/pool layer "
+                         "(deeper conv nets); auto = the first of fused, incremental, windowed that qualifies, "
+                         "else naive. Same samples either way")
     sampler.add_argument("--batch-size", default=None, help="inputs sampled together (default ~1000 chains; "
                          "does not change results)")
 
@@ -107,8 +111,8 @@ def _sample_parser(prog: str, denovo: bool = False) -> argparse.ArgumentParser:
     _add_sampler_options(parser, "constraint strength β: 'auto' (the paper's distance rule on a short pilot, "
                          "cached per model), a number, or several comma-separated (each run goes to "
                          "OUTDIR/beta_<β>/)")
-    parser.add_argument("--pilot-inputs", default=_default("pilot_inputs"), help="--beta auto: inputs of the pilot, spread evenly over the "
-                        "inputs")
+    parser.add_argument("--pilot-inputs", default=_default("pilot_inputs"),
+                        help="--beta auto: inputs of the pilot, spread evenly over the inputs")
     analysis = parser.add_argument_group("analyses")
     analysis.add_argument("--motif-width", default=_default("motif_width"), help="width of the motif-call window (bp)")
     analysis.add_argument("--features", help="global features to score by δ, comma-separated: gc (built in), "
@@ -118,8 +122,10 @@ def _sample_parser(prog: str, denovo: bool = False) -> argparse.ArgumentParser:
     analysis.add_argument("--dummies", default=_default("dummies"), help="random dummy features for the δ percentile")
     analysis.add_argument("--importance-percentile", default=_default("importance_percentile"),
                           help="a feature is important when its δ exceeds this percentile of the dummies'")
-    analysis.add_argument("--periodicity-bases", default=_default("periodicity_bases"), help="base set of the Fourier signal (fourier.tsv)")
-    analysis.add_argument("--jaspar-release", default=_default("jaspar_release"), help="JASPAR release to annotate motif calls with")
+    analysis.add_argument("--periodicity-bases", default=_default("periodicity_bases"),
+                          help="base set of the Fourier signal (fourier.tsv)")
+    analysis.add_argument("--jaspar-release", default=_default("jaspar_release"),
+                          help="JASPAR release to annotate motif calls with")
     analysis.add_argument("--jaspar-taxon", default=_default("jaspar_taxon"),
                           help="JASPAR taxonomic group (e.g. vertebrates, insects, plants, fungi), or 'all'")
     analysis.add_argument("--no-annotation", action="store_true", help="do not match motif calls against JASPAR")
@@ -130,12 +136,14 @@ def _sample_parser(prog: str, denovo: bool = False) -> argparse.ArgumentParser:
     output.add_argument("--save-samples", action="store_true", help="also write samples.h5 (all samples; large)")
     output.add_argument("--frequency-tracks", action="store_true",
                         help="also write per-base frequency bigWigs frequency_A.bw … frequency_T.bw")
-    output.add_argument("--report-top", default=_default("report_top"), help="inputs shown in report.html (top by motif score)")
+    output.add_argument("--report-top", default=_default("report_top"),
+                        help="inputs shown in report.html (top by motif score)")
     output.add_argument("--writers", help="comma-separated output writers to run (default: all; see kipoi maxent plugins)")
     execution = parser.add_argument_group("execution (results never depend on these)")
     execution.add_argument("--workers", default=None, help="run chunks on a local Dask cluster of this many processes")
     execution.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://HOST:PORT) to run chunks on")
-    execution.add_argument("--chunk-size", default=_default("chunk_size"), help="inputs per chunk (unit of resuming and of Dask tasks)")
+    execution.add_argument("--chunk-size", default=_default("chunk_size"),
+                           help="inputs per chunk (unit of resuming and of Dask tasks)")
     execution.add_argument("--overwrite", action="store_true",
                            help="replace the results of a different kipoi_maxent run in the output directory "
                            "(never files kipoi_maxent did not write)")
