@@ -386,12 +386,9 @@ def sample(
     if beta == "auto":
         from kipoi_maxent import auto_beta
 
-        codes = np.stack([item.codes for item in inputs])
         pilots = [inputs[i] for i in auto_beta.spread_indices(auto_beta.PILOT_INPUTS, len(inputs))]
-        background = (auto_beta.background_sequences(None, resolved.sequence_length, codes, seed)
-                      if len(inputs) < auto_beta.MIN_OTHER_INPUTS else None)
-        beta = auto_beta.pilot_beta(resolved, engine, pilots, codes, mu=mu, sampler=sampler, seed=seed,
-                                    background=background)["beta"]
+        beta = auto_beta.pilot_beta(resolved, engine, pilots, np.stack([item.codes for item in inputs]), mu=mu,
+                                    sampler=sampler, seed=seed)["beta"]
     config = SamplerConfig(beta=beta, mu=mu, chains=chains, steps=steps, max_steps=max_steps, thin=thin,
                            burnin=burnin, seed=seed, sampler=sampler)
     display = Progress(len(inputs), enabled=progress)

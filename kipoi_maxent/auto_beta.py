@@ -170,11 +170,8 @@ def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
     pilots, reference_codes = pilot_inputs(prepared, options)
     logger.info("beta auto: pilot of %d inputs x %d chains x %s steps per beta value (up to %d values), %s engine",
                 len(pilots), PILOT_CHAINS, f"{PILOT_STEPS:,}", MAX_EVALUATIONS, engine.name)
-    background = None
-    if len(reference_codes) < MIN_OTHER_INPUTS:
-        background = background_sequences(prepared.genome, resolved.sequence_length, reference_codes, options.seed)
     record = pilot_beta(resolved, engine, pilots, reference_codes, mu=prepared.mu, sampler=options.sampler,
-                        seed=options.seed, background=background)
+                        seed=options.seed, genome=prepared.genome)
     try:
         write_json_atomic(path, {"beta": record["beta"], "record": record})
     except OSError as error:
@@ -185,7 +182,7 @@ def choose_beta(prepared, options, resolved, engine) -> BetaChoice:
 
 
 def pilot_beta(resolved, engine, pilots, others: np.ndarray, *, mu: float, sampler: str = "metropolis", seed: int = 0,
-               background: tuple[np.ndarray, str] | None = None) -> dict:
+               genome: str | None = None) -> dict:
     """Run the pilot (see the module docstring) and apply the rule.
 
     Parameters
@@ -196,11 +193,12 @@ def pilot_beta(resolved, engine, pilots, others: np.ndarray, *, mu: float, sampl
         The inputs sampled.
     others : np.ndarray, shape (n, L), int8
         The data set a pilot input's nearest *other* element is sought in (the pilot inputs
-        themselves are skipped in it); ignored when ``background`` is given.
+        themselves are skipped in it); with fewer than :data:`MIN_OTHER_INPUTS`, background
+        sequences are used instead (:func:`background_sequences`).
     mu, sampler, seed :
         As the run's.
-    background : (np.ndarray (n, L), str), optional
-        Background sequences to seek the nearest element in instead, and what they are.
+    genome : str, optional
+        FASTA to draw the background windows from (else dinucleotide shuffles of ``others``).
 
     Returns
     -------
@@ -215,11 +213,11 @@ def pilot_beta(resolved, engine, pilots, others: np.ndarray, *, mu: float, sampl
     """
     started = time.time()
     pilot_codes = np.stack([item.codes for item in pilots])
-    if background is None:
-        pool, reference_set, exclude_self = others, f"{len(others)} inputs of the run", True
+    if len(others) >= MIN_OTHER_INPUTS:
+        pool, reference_set = others, f"{len(others)} inputs of the run"
     else:
-        (pool, reference_set), exclude_self = background, False
-    nearest = _nearest_distances(resolved, pilot_codes, pool, exclude_self)
+        pool, reference_set = background_sequences(genome, resolved.sequence_length, others, seed)
+    nearest = _nearest_distances(resolved, pilot_codes, pool)
     rows_by_beta: dict[float, list] = {}
     beta = 10.0 / max(float(np.median(nearest)), 1e-12)
     decision = None
@@ -251,9 +249,10 @@ def pilot_beta(resolved, engine, pilots, others: np.ndarray, *, mu: float, sampl
     }
 
 
-def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray, exclude_self: bool) -> np.ndarray:
-    """Weighted distance from each pilot input's Φ to the nearest element of ``pool``'s (itself,
-    when ``pool`` holds it, excluded)."""
+def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Weighted distance from each pilot input's Φ to the nearest element of ``pool``'s, leaving
+    out the elements equal to the input (the input itself among the run's inputs; a shuffle or
+    window that happens to equal it, in short sequences, among background ones)."""
     from kipoi_maxent.energy import weighted_distance
 
     pilot_phi = resolved.penultimate(pilot_codes)
@@ -261,8 +260,7 @@ def _nearest_distances(resolved, pilot_codes: np.ndarray, pool: np.ndarray, excl
     nearest = np.empty(len(pilot_codes))
     for i, phi in enumerate(pilot_phi):
         distances = weighted_distance(phi[None], pool_phi, resolved.weights)
-        if exclude_self:
-            distances[(pool == pilot_codes[i]).all(axis=1)] = np.inf
+        distances[(pool == pilot_codes[i]).all(axis=1)] = np.inf
         nearest[i] = distances.min()
     return nearest
 
@@ -276,12 +274,13 @@ def _pilot_rows(resolved, engine, pilots, nearest, beta: float, mu: float, sampl
                            burnin=PILOT_STEPS // 2, seed=seed, sampler=sampler)
     results = run_chains(engine, resolved.weights, np.stack([item.codes for item in pilots]), config)
     rows = []
+    background = background_probabilities(mu)
     for item, result, distance in zip(pilots, results, nearest):
         frequencies = nucleotide_frequencies(result.samples)
         rows.append(calibration_row(beta, item.name, mean_distance=float(result.distances.mean()),
                                     sd_distance=float(result.distances.std()), nearest_distance=float(distance),
                                     frequencies=frequencies, acceptance_rate=result.acceptance_rate,
-                                    max_kl=float(np.nanmax(kl_divergence(frequencies, background_probabilities(mu))))))
+                                    max_kl=float(np.nanmax(kl_divergence(frequencies, background)))))
     return rows
 
 
