@@ -78,19 +78,36 @@ class BetaChoice(NamedTuple):
 
 
 def cache_key(prepared, options) -> str:
-    """What a cached β is valid for: the model's files and name, the spec, μ, the sampler, the pilot's size."""
+    """What a cached β is valid for: the model's files and name, the spec, μ, the sampler, the
+    pilot's size and seed, and the inputs by content.
+
+    The inputs belong in the key because the pilot's distance rule measures each pilot input
+    against its nearest *other input*: the same model on another input set may rightly get
+    another β, and without them a run's β would depend on which input set ran first on this
+    machine (the same command, different results). Paths are left out: the same files moved
+    or copied elsewhere share the cached β.
+    """
     from kipoi_maxent import __version__
 
     spec = prepared.spec
+    inputs = {key: value for key, value in prepared.fingerprint.items() if key != "model_files"}
     identity = {
         "algorithm": ALGORITHM_VERSION, "kipoi_maxent": __version__,
         "model": prepared.model if prepared.source != "dir" else None, "source": prepared.source,
         "model_files": prepared.fingerprint.get("model_files"),
         "spec": None if spec is None else spec.to_dict(), "spec_file": prepared.spec_text,
         "mu": round(float(prepared.mu), 9), "sampler": options.sampler,
-        "pilot": [options.pilot_inputs, PILOT_CHAINS, PILOT_STEPS, PILOT_THIN],
+        "pilot": [options.pilot_inputs, PILOT_CHAINS, PILOT_STEPS, PILOT_THIN, options.seed],
+        "inputs": _without_paths(inputs),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _without_paths(record):
+    """A fingerprint record with every file's ``path`` left out (its ``sha256`` stays)."""
+    if isinstance(record, dict):
+        return {key: _without_paths(value) for key, value in record.items() if key != "path"}
+    return record
 
 
 def _cache_path(key: str) -> Path:

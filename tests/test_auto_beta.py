@@ -53,3 +53,29 @@ def test_sample_with_beta_auto_uses_the_pilots_beta(tiny):
     assert len(automatic) == 3 and automatic[0].samples.shape == (2, 20, LENGTH)
     for a, b in zip(automatic, given):
         np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_beta_cache_is_per_model_and_inputs_by_content(tmp_path, monkeypatch):
+    """The same model and inputs (even copied elsewhere) reuse the cached β; other inputs get
+    their own pilot, so a run's β never depends on what ran before it on the machine."""
+    import kipoi_maxent
+    from toy_models import write_kipoi_model_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = write_kipoi_model_dir(tmp_path / "model", tiny_keras_model(LENGTH, seed=3))
+    first = write_fasta(tmp_path / "first.fa", {f"s{i}": s for i, s in enumerate(SEQUENCES)})
+    copy = tmp_path / "elsewhere" / "first.fa"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    other = write_fasta(tmp_path / "other.fa", {"t0": "AAAACCCC", "t1": "GGGGTTTT", "t2": "ACACACAC"})
+    options = dict(source="dir", steps=200, chains=2, thin=10, writers=["summary"], seed=1, motif_width=4)
+
+    def run(name, sequences):
+        result = kipoi_maxent.run(str(model), sequences=str(sequences), output=str(tmp_path / name), **options)
+        return result.record["sampler"]["beta"], result.record["sampler"]["beta_source"]
+
+    beta, source = run("a", first)
+    assert source == "auto"
+    assert run("b", copy) == (beta, "cached")  # same contents, another path
+    assert run("c", other)[1] == "auto"  # other inputs: their own pilot, whatever is cached
+    assert run("d", first) == (beta, "cached")
