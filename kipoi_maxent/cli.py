@@ -271,8 +271,15 @@ def run_knn(args: argparse.Namespace) -> None:
 
     result = knn(positives=args.positives, negatives=args.negatives, test_positives=args.test_positives,
                  test_negatives=args.test_negatives, output=args.output, fasta=args.fasta, neighbors=args.neighbors)
-    print(f"k-NN accuracy with the lowest-variance components: {result['components']:.3f}; "
-          f"random orthonormal control: {result['control']:.3f}")
+    def with_interval(name):
+        low, high = result[f"{name}_interval"]
+        return f"{result[name]:.3f} (95 % CI {low:.3f}-{high:.3f})"
+
+    line = f"k-NN accuracy with the lowest-variance components: {with_interval('components')}"
+    if result["control"] is not None:
+        line += (f"; random orthonormal control: {with_interval('control')}; "
+                 f"paired McNemar p = {result['paired_p']:.2g}")
+    print(line)
 
 
 def run_plugins(args: argparse.Namespace) -> None:

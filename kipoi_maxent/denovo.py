@@ -57,7 +57,7 @@ class SamplePCA(NamedTuple):
 
 
 class KnnAccuracy(NamedTuple):
-    """Fractions of test elements classified correctly.
+    """Fractions of test elements classified correctly, with their uncertainty.
 
     Attributes
     ----------
@@ -65,10 +65,57 @@ class KnnAccuracy(NamedTuple):
         With each exemplar's lowest-variance principal components.
     control : float or None
         With the random orthonormal control directions (None when no control was given).
+    n_test : int
+        Test elements classified.
+    components_interval, control_interval : (float, float) or None
+        95 % Wilson score intervals of the two accuracies (:func:`accuracy_interval`).
+    paired_p : float or None
+        Exact two-sided McNemar p of "components and control are equally accurate" on the same
+        test elements (:func:`paired_p_value`); None without a control.
     """
 
     components: float
     control: float | None
+    n_test: int
+    components_interval: tuple[float, float]
+    control_interval: tuple[float, float] | None
+    paired_p: float | None
+
+
+def accuracy_interval(correct: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the fraction of True in ``correct`` (shape (T,), bool, T >= 1).
+
+    Elements are treated as independent trials: true of a test set of distinct sequences.
+    """
+    from scipy.stats import binomtest
+
+    correct = np.asarray(correct, dtype=bool)
+    if correct.size == 0:
+        raise ValueError("accuracy_interval needs at least one test element")
+    interval = binomtest(int(correct.sum()), int(correct.size)).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def paired_p_value(first_correct: np.ndarray, second_correct: np.ndarray) -> float:
+    """Exact two-sided McNemar p of two classifiers scored on the same test elements.
+
+    Only the elements exactly one classifier gets right carry information; under "equally
+    accurate" each of them is a fair coin (binomial test). 1.0 when there are none.
+
+    Parameters
+    ----------
+    first_correct, second_correct : np.ndarray, shape (T,), bool
+    """
+    first_correct = np.asarray(first_correct, dtype=bool)
+    second_correct = np.asarray(second_correct, dtype=bool)
+    if first_correct.shape != second_correct.shape:
+        raise ValueError(f"paired_p_value needs two results on the same elements, got shapes "
+                         f"{first_correct.shape} and {second_correct.shape}")
+    from scipy.stats import binomtest
+
+    only_first = int(np.sum(first_correct & ~second_correct))
+    discordant = only_first + int(np.sum(~first_correct & second_correct))
+    return 1.0 if discordant == 0 else float(binomtest(only_first, discordant).pvalue)
 
 
 def pm_encode(samples: np.ndarray) -> np.ndarray:
@@ -358,7 +405,8 @@ def knn_accuracy(
     Returns
     -------
     KnnAccuracy
-        Fractions of test elements classified correctly (``control`` None without a control).
+        Fractions of test elements classified correctly, their 95 % intervals and the paired
+        test of the two (the control's fields None without a control).
     """
     pcas = list(pcas)
     test_labels = np.asarray(test_labels)
@@ -369,17 +417,18 @@ def knn_accuracy(
     means = np.stack([pca.mean for pca in pcas])
     floor = np.array([2.0 / np.sqrt(pca.n_samples) for pca in pcas])[:, None]
     sd = np.maximum(np.sqrt(np.stack([pca.variances for pca in pcas])), floor)
-    by_pcs = knn_classify(means, np.stack([pca.components for pca in pcas]), sd, exemplar_labels, test, n_neighbors)
-    by_control = None
-    if control is not None:
-        control = _check_directions(control, means.shape[1], "control")
-        if any(pca.control_sd is None or pca.control_sd.shape != (len(control),) for pca in pcas):
-            raise ValueError("every PCA needs control_sd measured along this control; pass it to sample_pca")
-        control_sd = np.maximum(np.stack([pca.control_sd for pca in pcas]), floor)
-        directions = np.broadcast_to(control, (len(pcas),) + control.shape)
-        by_control = float(np.mean(
-            knn_classify(means, directions, control_sd, exemplar_labels, test, n_neighbors) == test_labels))
-    return KnnAccuracy(float(np.mean(by_pcs == test_labels)), by_control)
+    by_pcs = knn_classify(means, np.stack([pca.components for pca in pcas]), sd, exemplar_labels, test,
+                          n_neighbors) == test_labels
+    if control is None:
+        return KnnAccuracy(float(by_pcs.mean()), None, len(test), accuracy_interval(by_pcs), None, None)
+    control = _check_directions(control, means.shape[1], "control")
+    if any(pca.control_sd is None or pca.control_sd.shape != (len(control),) for pca in pcas):
+        raise ValueError("every PCA needs control_sd measured along this control; pass it to sample_pca")
+    control_sd = np.maximum(np.stack([pca.control_sd for pca in pcas]), floor)
+    directions = np.broadcast_to(control, (len(pcas),) + control.shape)
+    by_control = knn_classify(means, directions, control_sd, exemplar_labels, test, n_neighbors) == test_labels
+    return KnnAccuracy(float(by_pcs.mean()), float(by_control.mean()), len(test), accuracy_interval(by_pcs),
+                       accuracy_interval(by_control), paired_p_value(by_pcs, by_control))
 
 
 def _check_directions(directions, length: int, name: str) -> np.ndarray:

@@ -996,7 +996,8 @@ def knn(*, positives, negatives, test_positives, test_negatives, output, fasta=N
     -------
     dict
         What ``knn.json`` holds: exemplar and test counts, ``neighbors``, ``components`` and
-        ``control`` accuracies.
+        ``control`` accuracies with their 95 % Wilson intervals (``components_interval``,
+        ``control_interval``) and the exact McNemar p of their difference (``paired_p``).
     """
     import numpy as np
 
@@ -1039,6 +1040,7 @@ def knn(*, positives, negatives, test_positives, test_negatives, output, fasta=N
     output.mkdir(parents=True, exist_ok=True)
     result = {"exemplars": {"positive": len(positive_pcas), "negative": len(negative_pcas)},
               "test": {"positive": int(len(test_pos)), "negative": int(len(test_neg))},
-              "neighbors": neighbors, **accuracy._asdict()}
+              "neighbors": neighbors,
+              **{key: value for key, value in accuracy._asdict().items() if key != "n_test"}}
     write_json(result, output / "knn.json")
     return result

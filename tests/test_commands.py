@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kipoi_maxent import cli
-from kipoi_maxent.denovo import load_pca
+from kipoi_maxent.denovo import accuracy_interval, load_pca
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_configs"
 MODEL = [str(EXAMPLE / "models" / "ctcf_cnn"), "--source", "dir", "--mu", "0", "--quiet"]
@@ -94,7 +94,12 @@ def test_denovo_and_knn(tmp_path, capsys):
         exemplars, labels, test, truth, lambda pca: (pca.components, np.sqrt(pca.variances)), neighbors=3))
     assert result["control"] == pytest.approx(brute_force_knn(
         exemplars, labels, test, truth, lambda pca: (control, pca.control_sd), neighbors=3))
-    assert f"{result['components']:.3f}" in capsys.readouterr().out
+    # intervals of the same accuracies over the 12 test windows; the paired test is a probability
+    for name in ("components", "control"):
+        correct = np.arange(12) < round(result[name] * 12)
+        assert result[f"{name}_interval"] == pytest.approx(list(accuracy_interval(correct)))
+    assert 0 < result["paired_p"] <= 1
+    assert f"{result['components']:.3f} (95 % CI" in capsys.readouterr().out
 
 
 def encode_bed(path) -> np.ndarray:

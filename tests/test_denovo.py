@@ -5,9 +5,11 @@ import pytest
 from kipoi_maxent import denovo
 from kipoi_maxent.denovo import (
     SamplePCA,
+    accuracy_interval,
     knn_accuracy,
     knn_classify,
     load_pca,
+    paired_p_value,
     pm_encode,
     random_orthonormal,
     sample_pca,
@@ -223,4 +225,34 @@ def test_knn_accuracy_floors_zero_variances():
     # x = 0.2: distances 2 and 2.8 -> 0; x = 0.4: distances 4 and 2.6 -> 1
     test = np.array([[0.2, 1.0], [0.4, 0.0]])
     accuracy = knn_accuracy(pcas, np.array([0, 1]), test, np.array([0, 1]), n_neighbors=1)
-    assert accuracy == (1.0, None)
+    assert (accuracy.components, accuracy.control, accuracy.n_test) == (1.0, None, 2)
+    assert accuracy.control_interval is None and accuracy.paired_p is None
+
+
+def test_accuracy_interval_is_wilsons():
+    # Wilson score interval written out: centre (p + z²/2n) / (1 + z²/n), half-width
+    # z sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n)
+    z = 1.959963984540054
+    for successes, n in ((0, 10), (7, 10), (165, 200), (10, 10)):
+        p = successes / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        correct = np.arange(n) < successes
+        assert accuracy_interval(correct) == pytest.approx((centre - half, centre + half), abs=1e-9)
+    with pytest.raises(ValueError, match="at least one"):
+        accuracy_interval(np.array([], dtype=bool))
+
+
+def test_paired_p_value_counts_only_discordant_elements():
+    # 10 elements only the first gets right, none only the second: p = 2 * 0.5**10; the 50
+    # elements both get right (or both wrong) change nothing
+    first = np.r_[np.ones(10, bool), np.ones(30, bool), np.zeros(20, bool)]
+    second = np.r_[np.zeros(10, bool), np.ones(30, bool), np.zeros(20, bool)]
+    assert paired_p_value(first, second) == pytest.approx(2 * 0.5 ** 10)
+    assert paired_p_value(second, first) == pytest.approx(2 * 0.5 ** 10)
+    # 6 vs 4 discordant: P(|X - 5| >= 1) for X ~ Bin(10, 1/2) = 1 - P(X = 5)
+    first = np.r_[np.ones(6, bool), np.zeros(4, bool)]
+    assert paired_p_value(first, ~first) == pytest.approx(1 - 252 / 1024)
+    assert paired_p_value(first, first) == 1.0
+    with pytest.raises(ValueError, match="same elements"):
+        paired_p_value(first, first[:3])
