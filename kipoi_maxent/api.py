@@ -264,7 +264,7 @@ def iter_sample(
     an engine object (:func:`~kipoi_maxent.samplers.make_engine`). With ``config.steps ==
     "auto"`` each input runs until its chains pass :func:`kipoi_maxent.diagnostics.converged`.
     ``progress`` is called as ``progress(proposals=…, running=…)`` while sampling and
-    ``progress(done=1, converged=…)`` per finished input.
+    ``progress(done=…, converged=…)`` as inputs stop (:func:`~kipoi_maxent.samplers.mcmc.run_chains`).
     """
     length = resolved.sequence_length
     check_number(motif_width, "motif width", integer=True, minimum=1, maximum=length,
@@ -287,8 +287,6 @@ def iter_sample(
         for item, chains in zip(batch, chain_samples):
             frequencies = nucleotide_frequencies(chains.samples)
             importance = kl_divergence(frequencies, background)
-            if progress is not None:
-                progress(done=1, converged=int(bool(chains.converged)))
             yield IntervalResult(
                 item.name, item.chrom, item.start, item.end, frequencies, importance,
                 motif_window(importance, motif_width), chains.acceptance_rate,

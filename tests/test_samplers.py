@@ -129,6 +129,32 @@ def test_auto_steps_stop_each_input_on_its_own_chains(tiny, engine_name):
             result.steps, result.acceptance_rate, result.converged)
 
 
+def test_progress_counts_each_input_done_when_it_stops(tiny):
+    """Progress hears of an input when it stops, not when its whole batch does: after every
+    report, inputs done + inputs still sampling = inputs, and proposals add up to the steps run."""
+    resolved = resolve_model(tiny)
+    engine = make_engine("fused", resolved)[0]
+    references = np.random.default_rng(2).integers(0, 4, (6, LENGTH)).astype(np.int8)
+    config = SamplerConfig(beta=5.0, mu=0.2, chains=3, steps="auto", max_steps=6000, max_draws=100)
+    state = {"done": 0, "converged": 0, "proposals": 0}
+    seen = []
+
+    def progress(done=0, converged=0, proposals=0, running=None):
+        state["done"] += done
+        state["converged"] += converged
+        state["proposals"] += proposals
+        if running is not None:
+            seen.append((state["done"], running))
+
+    results = run_chains(engine, resolved.weights, references, config, converged=stops_by_input, progress=progress)
+    assert len({r.steps for r in results}) > 1
+    assert all(done + running == len(references) for done, running in seen)
+    assert {done for done, _ in seen} != {0}  # some inputs were reported done while others still ran
+    assert state["done"] == len(references)
+    assert state["converged"] == sum(bool(r.converged) for r in results)
+    assert state["proposals"] == sum(r.steps for r in results) * config.chains
+
+
 def test_auto_steps_keep_the_second_half():
     """The draws an auto run keeps were taken after half of its steps, thinned evenly."""
     from kipoi_maxent.samplers.mcmc import _Draws

@@ -260,7 +260,8 @@ def run_chains(
         half of the run at every :func:`checkpoints` step. It sees one input's chains only, so
         when an input stops does not depend on the other inputs of the batch.
     progress : callable, optional
-        Called as ``progress(proposals=n, running=m)`` every :data:`RANDOM_BLOCK_STEPS` steps.
+        Called as ``progress(proposals=n, running=m)`` every :data:`RANDOM_BLOCK_STEPS` steps,
+        and as ``progress(done=n, converged=c)`` when inputs stop (``c`` of them converged).
 
     Returns
     -------
@@ -344,6 +345,8 @@ def run_chains(
                 samples=draws.states[rows_of(p)][:, kept], distances=draws.distances[rows_of(p)][:, kept],
                 acceptance_rate=float(changed_total[rows_of(p)].sum()) / (chains * step),
                 reference_activations=reference_phi[active[p]], steps=step, converged=passed[p])
+        if progress is not None and stopping:  # as they stop: a batch's early finishers are not "still sampling"
+            progress(done=len(stopping), converged=sum(bool(passed[p]) for p in stopping))
         staying = np.array([p for p in range(len(active)) if p not in stopping], dtype=np.int64)
         if len(staying) == 0:
             break
