@@ -3,6 +3,7 @@
 #   bash run.sh demo   # install everything, run the CTCF example, say where the outputs are
 #   bash run.sh test   # install everything, run the test suite (extra args go to pytest)
 #   bash run.sh bench  # install everything, run the engine benchmarks (extra args go to it)
+#   bash run.sh replicate  # install everything, regenerate docs/replication.md (~1 h; extra args go to it)
 # Set-up: system packages (bedtools, python3-venv; chromium for the tests) via apt when missing and running as root,
 # a virtual environment in .venv (override with VENV=...), the package with all its
 # dependencies. Repeated runs skip what is already installed.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 task=${1:-}
-case "$task" in demo|test|bench) shift ;; *) echo "usage: bash run.sh demo|test|bench [args]" >&2; exit 2 ;; esac
+case "$task" in demo|test|bench|replicate) shift ;; *) echo "usage: bash run.sh demo|test|bench|replicate [args]" >&2; exit 2 ;; esac
 
 say() { echo "run.sh: $*" >&2; }
 
@@ -65,5 +66,8 @@ case "$task" in
     ;;
   bench)
     exec "$VENV/bin/python" benchmarks/bench_engines.py "$@"
+    ;;
+  replicate)
+    exec "$VENV/bin/python" docs/replicate.py "$@"
     ;;
 esac
