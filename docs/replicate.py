@@ -60,10 +60,16 @@ CTCF_MATRIX = "MA0139.2"
 #: β values of the sweep, as multiples of the automatic β; and the paper's CTCF β.
 SWEEP_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 PAPER_CTCF_BETA = 400.0
+#: The paper's nucleosome β (§3.5).
+PAPER_NUCLEOSOME_BETA = 40.0
 #: Slot width of the nucleosome windows (≥ 49 bp between two windows).
 SLOT = 250
 #: Candidates drawn per window wanted (exemplars must be classified correctly).
 OVERDRAW = 1.25
+#: A motif call of smaller mean KL (bits) marks an input its samples do not constrain.
+CONSTRAINED_BITS = 0.1
+#: Below this a principal-component variance is zero (round-off of an exactly frozen position).
+FROZEN_VARIANCE = 1e-9
 #: Alternative neighbour counts and component counts of the k-NN ablation.
 ABLATION_NEIGHBORS = (1, 5, 10, 20, 50)
 ABLATION_COMPONENTS = (1, 2, 3, 5)
@@ -284,7 +290,11 @@ def ctcf_calls(directory: Path, sites: dict) -> dict:
         ctcf_named.append(str(row.get("motif_match_name", "")).upper() == "CTCF")
         orientation_agrees.append(str(row.get("motif_match_orientation", "")) == strand)
     n = len(summary)
+    constrained = (summary["motif_score"] >= CONSTRAINED_BITS).to_numpy()
+    converged = summary["converged"].astype(str).eq("True").to_numpy()
     return {"n": n, "covers": int(sum(covers)), "offsets": offsets,
+            "off_site_unconstrained": int(sum(not c and not k for c, k in zip(covers, constrained))),
+            "constrained": int(constrained.sum()), "converged_constrained": int((converged & constrained).sum()),
             "within_2bp": int(sum(abs(o) <= 2 for o in offsets)),
             "ctcf_named": int(sum(ctcf_named)), "orientation_agrees": int(sum(orientation_agrees)),
             "plus_calls": int(sum(str(x) == "+" for x in summary.get("motif_match_orientation", []))),
@@ -331,7 +341,7 @@ def bound_calls(directory: Path, fasta: Path) -> dict:
             "within_2bp": int(sum(abs(o) <= 2 for o in known)),
             "overlapping": int(sum(abs(o) <= 17 for o in known)),
             "converged": int(summary["converged"].astype(str).eq("True").sum()),
-            "constrained": int((summary["motif_score"] >= 0.1).sum()),
+            "constrained": int((summary["motif_score"] >= CONSTRAINED_BITS).sum()),
             "probable": int(sum(p > 0.5 for p in probability.values())),
             "orientations": " / ".join(f"{k}: {v}" for k, v in summary["motif_match_orientation"].astype(object)
                                        .where(summary["motif_match_orientation"].notna(), "none")
@@ -375,7 +385,9 @@ def nucleosome_numbers(directory: Path) -> dict:
 
     summary = read_summary(directory)
     n = len(summary)
-    important = int(summary["gc_important"].astype(str).eq("True").sum())
+    important_flags = summary["gc_important"].astype(str).eq("True")
+    important = int(important_flags.sum())
+    converged_flags = summary["converged"].astype(str).eq("True")
     normal = int(summary["gc_normality"].astype(str).eq("normal").sum())
     mean_amp, sample_amp = summary["period10_mean_amplitude"], summary["period10_sample_amplitude"]
     fourier = pd.read_csv(directory / "fourier.tsv", sep="\t")
@@ -385,9 +397,13 @@ def nucleosome_numbers(directory: Path) -> dict:
     # a peak, not a level: period 10 against the median of periods 5-50 away from 10 (9.5-10.6 bp excluded)
     around = (periods >= 5) & (periods <= 50) & (np.abs(periods - 10) > 0.7)
     return {"n": n, "important": important, "important_text": interval_text(important, n),
+            "important_converged": f"{int((important_flags & converged_flags).sum())}/{int(converged_flags.sum())}",
             "percentiles": summary["gc_percentile"].to_numpy(float), "normal": normal,
             "converged": int(summary["converged"].astype(str).eq("True").sum()),
             "median_steps": float(summary["steps"].median()),
+            "diagnostics": (f"median rank R-hat {summary['rhat_distance'].median():.3f} (distance) and "
+                            f"{summary['rhat_gc'].median():.3f} (GC); median bulk ESS "
+                            f"{summary['ess_distance'].median():.0f} and {summary['ess_gc'].median():.0f}"),
             "period10_mean": float(mean_amp.mean()), "period10_sample": float(sample_amp.mean()),
             "period10_suppressed": int((sample_amp < mean_amp).sum()),
             "spectrum": spectrum, "beta": beta_of(directory),
@@ -423,7 +439,8 @@ def phase_contrast(directory: Path, bed: Path, fasta: Path) -> dict:
 
 
 def pca_spectra(directory: Path) -> np.ndarray:
-    """Each exemplar's principal-component variances, ranked ascending: ``(E, L)``."""
+    """Each exemplar's principal-component variances, ranked ascending: ``(E, L)`` (NaN last:
+    positions unknown in the input)."""
     with np.load(directory / "pca.npz") as data:
         return np.sort(np.asarray(data["spectrum"], float), axis=1)
 
@@ -552,11 +569,12 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
 
     fig, ax = plt.subplots(figsize=(5, 3))
     for ranked, label in zip(spectra, ("nucleosomal", "control")):
-        normalised = ranked / ranked[:, -1:].clip(min=1e-12)
-        shown = min(40, normalised.shape[1])
-        ax.semilogy(np.arange(1, shown + 1), np.median(normalised[:, :shown], axis=0), "o-", ms=3,
+        # per exemplar, the non-zero variances (a zero one is a position no sample changed)
+        moving = [row[row >= FROZEN_VARIANCE] / np.nanmax(row) for row in ranked]
+        shown = min(40, min(len(row) for row in moving))
+        ax.semilogy(np.arange(1, shown + 1), np.median([row[:shown] for row in moving], axis=0), "o-", ms=3,
                     label=f"{label}: median of {len(ranked)}")
-    ax.set_xlabel("principal component, lowest variance first")
+    ax.set_xlabel("principal component, lowest non-zero variance first")
     ax.set_ylabel("variance / largest")
     ax.legend(fontsize=8)
     ax.set_title("Ranked PC variances (cf. Fig. 5C)", fontsize=10)
@@ -629,6 +647,10 @@ def main(argv=None):
         nucleosome += ["--max-steps", scale.nucleosome_max_steps]
     kipoi_maxent(steps, "nucleosome_positives", [*nucleosome, "--intervals", nuc["exemplar_positives"],
                                                  "-o", rel / "nucleosome_positives"])
+    for label, bed in (("positives", "exemplar_positives"), ("controls", "exemplar_negatives")):
+        kipoi_maxent(steps, f"nucleosome_{label}_paper_beta", [
+            "sample", *nucleosome[1:], "--intervals", nuc[bed], "--beta", PAPER_NUCLEOSOME_BETA,
+            "--writers", "summary,fourier", "-o", rel / f"nucleosome_{label}_paper_beta"])
     nucleosome_beta = beta_of(out / "nucleosome_positives")
     kipoi_maxent(steps, "nucleosome_controls", [*nucleosome, "--intervals", nuc["exemplar_negatives"],
                                                 "--beta", f"{nucleosome_beta:.6g}", "-o", rel / "nucleosome_controls"])
@@ -643,6 +665,8 @@ def main(argv=None):
     bound = bound_calls(out / "ctcf_bound_10", CTCF_BOUND)
     sweep = beta_sweep(out / "ctcf_beta_sweep", ctcf_data["sites"])
     positives = nucleosome_numbers(out / "nucleosome_positives")
+    paper_beta = nucleosome_numbers(out / "nucleosome_positives_paper_beta")
+    paper_beta_controls = nucleosome_numbers(out / "nucleosome_controls_paper_beta")
     controls = nucleosome_numbers(out / "nucleosome_controls")
     phases = [phase_contrast(out / run, REPO / nuc[bed], REPO / nuc["fasta"]) for run, bed in
               (("nucleosome_positives", "exemplar_positives"), ("nucleosome_controls", "exemplar_negatives"))]
@@ -653,21 +677,29 @@ def main(argv=None):
     names = figures(figure_dir, ctcf, sweep, positives, controls, spectra, knn)
     analysis_seconds = time.perf_counter() - t0
 
-    drop = [np.median(s[:, 0] / s[:, 5].clip(min=1e-12)) for s in spectra]
+    # a direction with no variance at all is a position no sample changed; the drop is read on the others
+    frozen = [int(np.sum(s[:, 0] < FROZEN_VARIANCE)) for s in spectra]
+    drop = [np.median([row[row >= FROZEN_VARIANCE][0] / row[row >= FROZEN_VARIANCE][5] for row in s])
+            for s in spectra]
     numbers = {
         "scale": "full" if not args.quick else "quick (toy scale: not for reading)",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
         "total_minutes": f"{(sum(v['seconds'] for v in steps.record.values()) + analysis_seconds) / 60:.0f}",
+        "nuc_planted": f"{math.ceil(OVERDRAW * (scale.exemplars + scale.test)):,}",
+        "core_minutes": f"{(sum(v['seconds'] for k, v in steps.record.items() if 'paper_beta' not in k) + analysis_seconds) / 60:.0f}",
         "ctcf_genome": ctcf_data["description"],
         "ctcf_command": steps.command("ctcf_planted"), "ctcf_seconds": f"{steps.seconds('ctcf_planted'):.0f}",
         "ctcf_n": ctcf["n"], "ctcf_beta": f"{auto_beta:.1f}",
         "ctcf_beta_choice": run_record(out / "ctcf_planted")["beta_choice"]["explanation"],
         "ctcf_covers": interval_text(ctcf["covers"], ctcf["n"]),
         "ctcf_within_2bp": interval_text(ctcf["within_2bp"], ctcf["n"]),
+        "ctcf_off_site": ctcf["n"] - ctcf["covers"], "ctcf_off_site_unconstrained": ctcf["off_site_unconstrained"],
+        "ctcf_constrained": f"{ctcf['constrained']}/{ctcf['n']}",
+        "ctcf_converged_constrained": f"{ctcf['converged_constrained']}/{ctcf['constrained']}",
         "ctcf_median_abs_offset": f"{np.median(np.abs(ctcf['offsets'])):.1f}",
         "ctcf_ctcf_named": f"{ctcf['ctcf_named']}/{ctcf['n']}",
-        "ctcf_orientation": f"{ctcf['orientation_agrees']}/{ctcf['n']}",
+        "ctcf_orientation": f"{ctcf['orientation_agrees']} of the {ctcf['ctcf_named']} calls matched to CTCF",
         "ctcf_plus_calls": f"{ctcf['plus_calls']}/{ctcf['n']}",
         "ctcf_converged": f"{ctcf['converged']}/{ctcf['n']}", "ctcf_median_steps": f"{ctcf['median_steps']:,.0f}",
         "ctcf_consensus": consensus_text(out / "ctcf_planted"),
@@ -702,6 +734,25 @@ def main(argv=None):
         "nuc_converged": f"{positives['converged']}/{positives['n']}",
         "ctl_converged": f"{controls['converged']}/{controls['n']}",
         "nuc_median_steps": f"{positives['median_steps']:,.0f}", "ctl_median_steps": f"{controls['median_steps']:,.0f}",
+        "paper_beta_command": steps.command("nucleosome_positives_paper_beta"),
+        "paper_beta_seconds": f"{steps.seconds('nucleosome_positives_paper_beta'):.0f}",
+        "paper_beta_converged": f"{paper_beta['converged']}/{paper_beta['n']}",
+        "paper_beta_median_steps": f"{paper_beta['median_steps']:,.0f}", "paper_beta_diagnostics": paper_beta["diagnostics"],
+        "paper_beta_gc_important": paper_beta["important_text"],
+        "paper_beta_gc_important_converged": paper_beta["important_converged"],
+        "paper_beta_ctl_gc_important_converged": paper_beta_controls["important_converged"],
+        "nuc_gc_important_converged": positives["important_converged"],
+        "ctl_gc_important_converged": controls["important_converged"],
+        "paper_beta_ctl_command": steps.command("nucleosome_controls_paper_beta"),
+        "paper_beta_ctl_seconds": f"{steps.seconds('nucleosome_controls_paper_beta'):.0f}",
+        "paper_beta_ctl_converged": f"{paper_beta_controls['converged']}/{paper_beta_controls['n']}",
+        "paper_beta_ctl_gc_important": paper_beta_controls["important_text"],
+        "paper_beta_ctl_peak_mean": f"{paper_beta_controls['peak_mean']:.2f}",
+        "paper_beta_ctl_peak_sample": f"{paper_beta_controls['peak_sample']:.2f}",
+        "paper_beta_peak_mean": f"{paper_beta['peak_mean']:.2f}", "paper_beta_peak_sample": f"{paper_beta['peak_sample']:.2f}",
+        "paper_beta_p10_ratio": f"{paper_beta['period10_mean'] / paper_beta['period10_sample']:.2f}",
+        "nuc_diagnostics": positives["diagnostics"], "ctl_diagnostics": controls["diagnostics"],
+        "nuc_max_steps": f"{scale.nucleosome_max_steps or 750_000:,}",
         "nuc_gc_important": positives["important_text"], "ctl_gc_important": controls["important_text"],
         "nuc_gc_normal": f"{positives['normal']}/{positives['n']}", "ctl_gc_normal": f"{controls['normal']}/{controls['n']}",
         "nuc_p10_mean": f"{positives['period10_mean']:.3f}", "nuc_p10_sample": f"{positives['period10_sample']:.3f}",
@@ -714,6 +765,7 @@ def main(argv=None):
         "nuc_phase_samples": f"{phases[0]['samples']:+.3f}", "nuc_phase_inputs": f"{phases[0]['inputs']:+.3f}",
         "ctl_phase_samples": f"{phases[1]['samples']:+.3f}", "ctl_phase_inputs": f"{phases[1]['inputs']:+.3f}",
         "nuc_pc_drop": f"{drop[0]:.2f}", "ctl_pc_drop": f"{drop[1]:.2f}",
+        "nuc_frozen": f"{frozen[0]}/{len(spectra[0])}", "ctl_frozen": f"{frozen[1]}/{len(spectra[1])}",
         "knn_command": steps.command("knn"), "knn_seconds": f"{steps.seconds('knn'):.0f}",
         "knn_exemplars": f"{knn_json['exemplars']['positive']} + {knn_json['exemplars']['negative']}",
         "knn_test": f"{knn_json['test']['positive']} + {knn_json['test']['negative']}",
