@@ -516,6 +516,13 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
     directory.mkdir(parents=True, exist_ok=True)
     names = []
 
+    def annotate(ax, xlabel, ylabel, title, legend=True):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        if legend:
+            ax.legend(fontsize=8)
+
     def save(fig, name):
         fig.tight_layout()
         fig.savefig(directory / name, dpi=110)
@@ -525,9 +532,8 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
     fig, ax = plt.subplots(figsize=(5, 3))
     offsets = np.asarray(ctcf["offsets"])
     ax.hist(offsets, bins=np.arange(-20.5, 21.5, 1), color="#4477aa")
-    ax.set_xlabel("motif call centre − planted site centre (bp)")
-    ax.set_ylabel("peaks")
-    ax.set_title(f"CTCF, {len(offsets)} planted peaks (cf. Fig. 3C)", fontsize=10)
+    annotate(ax, "motif call centre − planted site centre (bp)", "peaks", f"CTCF, {len(offsets)} planted peaks (cf. Fig. 3C)",
+          legend=False)
     save(fig, "ctcf_call_offsets.png")
 
     fig, ax1 = plt.subplots(figsize=(5.5, 3.2))
@@ -561,10 +567,7 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
     ax.hist(positives["percentiles"], bins=bins, alpha=0.7, label=f"nucleosomal ({positives['n']})")
     ax.hist(negatives["percentiles"], bins=bins, alpha=0.5, label=f"control ({negatives['n']})")
     ax.axvline(90, color="k", lw=0.8)
-    ax.set_xlabel("percentile of δ_GC among 300 dummy features")
-    ax.set_ylabel("windows")
-    ax.legend(fontsize=8)
-    ax.set_title("GC content importance (cf. Fig. 5B)", fontsize=10)
+    annotate(ax, "percentile of δ_GC among 300 dummy features", "windows", "GC content importance (cf. Fig. 5B)")
     save(fig, "nucleosome_gc_percentiles.png")
 
     fig, ax = plt.subplots(figsize=(5, 3))
@@ -574,10 +577,8 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
         shown = min(40, min(len(row) for row in moving))
         ax.semilogy(np.arange(1, shown + 1), np.median([row[:shown] for row in moving], axis=0), "o-", ms=3,
                     label=f"{label}: median of {len(ranked)}")
-    ax.set_xlabel("principal component, lowest non-zero variance first")
-    ax.set_ylabel("variance / largest")
-    ax.legend(fontsize=8)
-    ax.set_title("Ranked PC variances (cf. Fig. 5C)", fontsize=10)
+    annotate(ax, "principal component, lowest non-zero variance first", "variance / largest",
+          "Ranked PC variances (cf. Fig. 5C)")
     save(fig, "denovo_pc_variances.png")
 
     fig, ax = plt.subplots(figsize=(5, 3))
