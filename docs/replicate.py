@@ -92,7 +92,7 @@ class Scale:
 #: The fields that change the data (the others only change runs).
 DATA_FIELDS = ("ctcf_peaks", "exemplars", "test", "seed")
 FULL = Scale(ctcf_peaks=100, exemplars=600, test=1000, sweep_steps=50_000, nucleosome_max_steps=100_000)
-QUICK = Scale(ctcf_peaks=8, exemplars=24, test=100, sweep_steps=4000, nucleosome_max_steps=None)
+QUICK = Scale(ctcf_peaks=8, exemplars=24, test=100, sweep_steps=4000, nucleosome_max_steps=20_000)
 
 
 def log(message: str) -> None:
