@@ -271,6 +271,7 @@ def run_knn(args: argparse.Namespace) -> None:
 
     result = knn(positives=args.positives, negatives=args.negatives, test_positives=args.test_positives,
                  test_negatives=args.test_negatives, output=args.output, fasta=args.fasta, neighbors=args.neighbors)
+
     def with_interval(name):
         low, high = result[f"{name}_interval"]
         return f"{result[name]:.3f} (95 % CI {low:.3f}-{high:.3f})"
