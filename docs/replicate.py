@@ -541,6 +541,8 @@ def figures(directory: Path, ctcf: dict, sweep: list, positives: dict, negatives
     ax1.semilogx(betas, [row["covers"] / row["n"] for row in sweep], "o-", label="calls covering the site")
     ax1.semilogx(betas, [row["median_acceptance"] for row in sweep], "s--", label="median acceptance")
     ax1.semilogx(betas, [row["converged"] / row["n"] for row in sweep], "^:", label="converged")
+    ax1.set_xticks(betas, [f"{b:g}" for b in betas])
+    ax1.minorticks_off()
     ax1.set_xlabel("β")
     ax1.set_ylim(-0.02, 1.02)
     ax1.legend(fontsize=8)
