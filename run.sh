@@ -3,7 +3,7 @@
 #   bash run.sh demo   # install everything, run the CTCF example, say where the outputs are
 #   bash run.sh test   # install everything, run the test suite (extra args go to pytest)
 #   bash run.sh bench  # install everything, run the engine benchmarks (extra args go to it)
-#   bash run.sh replicate  # install everything, regenerate docs/replication.md (~1 h; extra args go to it)
+#   bash run.sh replicate  # install everything, regenerate docs/replication.md (~80 min; extra args go to it)
 # Set-up: system packages (bedtools, python3-venv; chromium for the tests) via apt when missing and running as root,
 # a virtual environment in .venv (override with VENV=...), the package with all its
 # dependencies. Repeated runs skip what is already installed.

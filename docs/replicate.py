@@ -1,5 +1,5 @@
 """Regenerate ``docs/replication.md``: the paper's analyses on the shipped example models, at the
-paper's scale or as close as one 2-core machine allows in about an hour.
+paper's scale or as close as one 2-core machine allows in well under two hours (82 min here).
 
 ``bash run.sh replicate`` runs this file. Stages (each one's command and wall time go to
 ``replication_output/steps.json``; a stage already recorded there with the same command is not
@@ -24,7 +24,7 @@ run again, so an interrupted regeneration resumes):
 
 Usage::
 
-    python docs/replicate.py                 # the full regeneration (~1 h on 2 cores)
+    python docs/replicate.py                 # the full regeneration (~80 min on 2 cores; 50 without the β = 40 comparison runs)
     python docs/replicate.py --quick         # a smoke run at toy scale; document in the output
 """
 from __future__ import annotations
