@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
@@ -41,6 +42,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,6 +108,12 @@ def load_module(path: Path, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@functools.cache
+def nucleosome_maker():
+    """``example_configs/data/make_nucleosome_data.py``: the yeast genome and the planting code."""
+    return load_module(REPO / "example_configs" / "data" / "make_nucleosome_data.py", "make_nucleosome_data")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +206,7 @@ def make_nucleosome_data(directory: Path, scale: Scale) -> dict:
     each class, whatever the network says. μ is computed from the chromosomes *before* planting
     (planting raises their GC content), the same rule as ``--mu auto``.
     """
-    maker = load_module(REPO / "example_configs" / "data" / "make_nucleosome_data.py", "make_nucleosome_data")
+    maker = nucleosome_maker()
     from kipoi_maxent.sequence import GC_CODES, decode
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -270,6 +278,11 @@ def read_summary(directory: Path):
     return pd.read_csv(directory / "summary.tsv", sep="\t", keep_default_na=False, na_values=[""])
 
 
+def flag(summary, column: str):
+    """A True/False column of ``summary.tsv`` as booleans (pandas reads them as text or bool)."""
+    return summary[column].astype(str).eq("True")
+
+
 def run_record(directory: Path) -> dict:
     return json.loads((directory / "run.json").read_text())
 
@@ -291,14 +304,14 @@ def ctcf_calls(directory: Path, sites: dict) -> dict:
         orientation_agrees.append(str(row.get("motif_match_orientation", "")) == strand)
     n = len(summary)
     constrained = (summary["motif_score"] >= CONSTRAINED_BITS).to_numpy()
-    converged = summary["converged"].astype(str).eq("True").to_numpy()
+    converged = flag(summary, "converged").to_numpy()
     return {"n": n, "covers": int(sum(covers)), "offsets": offsets,
             "off_site_unconstrained": int(sum(not c and not k for c, k in zip(covers, constrained))),
             "constrained": int(constrained.sum()), "converged_constrained": int((converged & constrained).sum()),
             "within_2bp": int(sum(abs(o) <= 2 for o in offsets)),
             "ctcf_named": int(sum(ctcf_named)), "orientation_agrees": int(sum(orientation_agrees)),
             "plus_calls": int(sum(str(x) == "+" for x in summary.get("motif_match_orientation", []))),
-            "converged": int(summary["converged"].astype(str).eq("True").sum()),
+            "converged": int(flag(summary, "converged").sum()),
             "median_acceptance": float(summary["acceptance_rate"].median()),
             "median_motif_score": float(summary["motif_score"].median()),
             "median_steps": float(summary["steps"].median())}
@@ -317,15 +330,26 @@ def fimo_centres(fasta: Path) -> dict:
             zip(best["sequence_name"], best["start"], best["end"], best["strand"], best["p-value"])}
 
 
-def bound_calls(directory: Path, fasta: Path) -> dict:
-    """Calls on the ten CTCF-bound sequences against FIMO's best MA0139.2 hit in each, with the
-    network's P(bound) of each sequence."""
+class BoundReference(NamedTuple):
+    """What the runs on the ten CTCF-bound sequences are compared with, computed once."""
+
+    hits: dict  # name -> (centre, strand, p) of FIMO's best MA0139.2 hit
+    probability: dict  # name -> the network's P(bound)
+
+
+def bound_reference(fasta: Path) -> BoundReference:
     from kipoi_maxent import inputs as input_sources
 
-    summary = read_summary(directory)
-    hits = fimo_centres(fasta)
     codes = {item.name: item.codes for item in input_sources.fasta_inputs(fasta, 101)}
-    probability = dict(zip(codes, network_probability(CTCF_MODEL, CTCF_SPEC, np.stack(list(codes.values())))))
+    probability = network_probability(CTCF_MODEL, CTCF_SPEC, np.stack(list(codes.values())))
+    return BoundReference(fimo_centres(fasta), dict(zip(codes, probability)))
+
+
+def bound_calls(directory: Path, reference: BoundReference) -> dict:
+    """Calls on the ten CTCF-bound sequences against FIMO's best MA0139.2 hit in each, with the
+    network's P(bound) of each sequence."""
+    summary = read_summary(directory)
+    hits, probability = reference
     rows, offsets = [], []
     for _, row in summary.iterrows():
         centre = (int(row["motif_start"]) + int(row["motif_end"])) / 2
@@ -340,7 +364,7 @@ def bound_calls(directory: Path, fasta: Path) -> dict:
     return {"n": len(summary), "table": "\n".join(rows), "with_hit": len(known), "offsets": offsets,
             "within_2bp": int(sum(abs(o) <= 2 for o in known)),
             "overlapping": int(sum(abs(o) <= 17 for o in known)),
-            "converged": int(summary["converged"].astype(str).eq("True").sum()),
+            "converged": int(flag(summary, "converged").sum()),
             "constrained": int((summary["motif_score"] >= CONSTRAINED_BITS).sum()),
             "probable": int(sum(p > 0.5 for p in probability.values())),
             "orientations": " / ".join(f"{k}: {v}" for k, v in summary["motif_match_orientation"].astype(object)
@@ -354,11 +378,11 @@ def match_text(row) -> str:
     return f"{name} {row.get('motif_match_orientation', '')}" if isinstance(name, str) and name else "none"
 
 
-def bound_sweep(directory: Path, fasta: Path) -> str:
+def bound_sweep(directory: Path, reference: BoundReference) -> str:
     """Rows of the ten sequences' β table: calls on FIMO's hit, constrained inputs, acceptance."""
     rows = []
     for sub in sorted(directory.glob("beta_*"), key=beta_of):
-        calls = bound_calls(sub, fasta)
+        calls = bound_calls(sub, reference)
         summary = read_summary(sub)
         rows.append(f"| {beta_of(sub):g} | {calls['within_2bp']}/{calls['with_hit']} | {calls['overlapping']}/"
                     f"{calls['with_hit']} | {calls['constrained']}/{calls['n']} | "
@@ -385,9 +409,9 @@ def nucleosome_numbers(directory: Path) -> dict:
 
     summary = read_summary(directory)
     n = len(summary)
-    important_flags = summary["gc_important"].astype(str).eq("True")
+    important_flags = flag(summary, "gc_important")
     important = int(important_flags.sum())
-    converged_flags = summary["converged"].astype(str).eq("True")
+    converged_flags = flag(summary, "converged")
     normal = int(summary["gc_normality"].astype(str).eq("normal").sum())
     mean_amp, sample_amp = summary["period10_mean_amplitude"], summary["period10_sample_amplitude"]
     fourier = pd.read_csv(directory / "fourier.tsv", sep="\t")
@@ -399,7 +423,7 @@ def nucleosome_numbers(directory: Path) -> dict:
     return {"n": n, "important": important, "important_text": interval_text(important, n),
             "important_converged": f"{int((important_flags & converged_flags).sum())}/{int(converged_flags.sum())}",
             "percentiles": summary["gc_percentile"].to_numpy(float), "normal": normal,
-            "converged": int(summary["converged"].astype(str).eq("True").sum()),
+            "converged": int(converged_flags.sum()),
             "median_steps": float(summary["steps"].median()),
             "diagnostics": (f"median rank R-hat {summary['rhat_distance'].median():.3f} (distance) and "
                             f"{summary['rhat_gc'].median():.3f} (GC); median bulk ESS "
@@ -426,8 +450,7 @@ def phase_contrast(directory: Path, bed: Path, fasta: Path) -> dict:
     from kipoi_maxent import inputs as input_sources
     from kipoi_maxent.sequence import GC_CODES
 
-    maker = sys.modules.get("make_nucleosome_data") or load_module(
-        REPO / "example_configs" / "data" / "make_nucleosome_data.py", "make_nucleosome_data")
+    maker = nucleosome_maker()
     gc_phase = np.r_[maker.GC_STARTS, maker.GC_STARTS + 1]
     at_phase = np.r_[maker.AA_TT_STARTS, maker.AA_TT_STARTS + 1]
     with h5py.File(directory / "frequencies.h5", "r") as h5:
@@ -454,7 +477,7 @@ def knn_ablation(positives: Path, negatives: Path, test_positives: Path, test_ne
     number of components.
     """
     from kipoi_maxent import inputs as input_sources
-    from kipoi_maxent.denovo import knn_classify, load_pca, paired_p_value, pm_encode
+    from kipoi_maxent.denovo import exemplar_axes, knn_classify, load_pca, paired_p_value, pm_encode
 
     _, positive_pcas, control = load_pca(positives / "pca.npz")
     _, negative_pcas, _ = load_pca(negatives / "pca.npz")
@@ -468,15 +491,12 @@ def knn_ablation(positives: Path, negatives: Path, test_positives: Path, test_ne
     test_pos, test_neg = encoded(test_positives), encoded(test_negatives)
     test = np.concatenate([test_pos, test_neg])
     truth = np.r_[np.ones(len(test_pos), int), np.zeros(len(test_neg), int)]
-    means = np.stack([p.mean for p in pcas])
-    floor = np.array([2.0 / math.sqrt(p.n_samples) for p in pcas])[:, None]
-    pc_sd = np.maximum(np.sqrt(np.stack([p.variances for p in pcas])), floor)
-    pc_directions = np.stack([p.components for p in pcas])
-    control_sd = np.maximum(np.stack([p.control_sd for p in pcas]), floor)
-    control_directions = np.broadcast_to(control, (len(pcas),) + control.shape)
+    by_pcs, by_control = exemplar_axes(pcas), exemplar_axes(pcas, control)
+    means = by_pcs.means
 
-    def correct(directions, sd, components, neighbors):
-        predicted = knn_classify(means, directions[:, :components], sd[:, :components], labels, test, neighbors)
+    def correct(axes, components, neighbors):
+        predicted = knn_classify(means, axes.directions[:, :components], axes.sd[:, :components], labels, test,
+                                 neighbors)
         return predicted == truth
 
     neighbor_counts = [k for k in ABLATION_NEIGHBORS if k <= len(pcas)]
@@ -490,10 +510,10 @@ def knn_ablation(positives: Path, negatives: Path, test_positives: Path, test_ne
     for components in ABLATION_COMPONENTS:
         for neighbors in neighbor_counts:
             ablation.append({"components": components, "neighbors": neighbors,
-                             "pcs": float(correct(pc_directions, pc_sd, components, neighbors).mean()),
-                             "control": float(correct(control_directions, control_sd, components, neighbors).mean())})
-    pcs = correct(pc_directions, pc_sd, 5, 10)
-    random_directions = correct(control_directions, control_sd, 5, 10)
+                             "pcs": float(correct(by_pcs, components, neighbors).mean()),
+                             "control": float(correct(by_control, components, neighbors).mean())})
+    pcs = correct(by_pcs, 5, 10)
+    random_directions = correct(by_control, 5, 10)
     return {"n_test": len(test), "neighbor_counts": neighbor_counts, "pcs": pcs, "control": random_directions, "euclidean": euclidean[10],
             "euclidean_by_k": {k: float(v.mean()) for k, v in euclidean.items()}, "ablation": ablation,
             "pcs_vs_control_p": paired_p_value(pcs, random_directions),
@@ -665,7 +685,8 @@ def main(argv=None):
     log("analysis and figures")
     t0 = time.perf_counter()
     ctcf = ctcf_calls(out / "ctcf_planted", ctcf_data["sites"])
-    bound = bound_calls(out / "ctcf_bound_10", CTCF_BOUND)
+    reference = bound_reference(CTCF_BOUND)
+    bound = bound_calls(out / "ctcf_bound_10", reference)
     sweep = beta_sweep(out / "ctcf_beta_sweep", ctcf_data["sites"])
     positives = nucleosome_numbers(out / "nucleosome_positives")
     paper_beta = nucleosome_numbers(out / "nucleosome_positives_paper_beta")
@@ -716,7 +737,7 @@ def main(argv=None):
         "bound_constrained": f"{bound['constrained']}/{bound['n']}", "bound_probable": f"{bound['probable']}/{bound['n']}",
         "bound_sweep_command": steps.command("ctcf_bound_10_beta_sweep"),
         "bound_sweep_seconds": f"{steps.seconds('ctcf_bound_10_beta_sweep'):.0f}",
-        "bound_sweep_table": bound_sweep(out / "ctcf_bound_10_beta_sweep", CTCF_BOUND),
+        "bound_sweep_table": bound_sweep(out / "ctcf_bound_10_beta_sweep", reference),
         "sweep_command": steps.command("ctcf_beta_sweep"), "sweep_seconds": f"{steps.seconds('ctcf_beta_sweep'):.0f}",
         "sweep_steps": f"{scale.sweep_steps:,}",
         "sweep_table": "\n".join(

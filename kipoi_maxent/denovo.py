@@ -348,7 +348,7 @@ def knn_classify(
             raise ValueError(f"{name} must have shape {want} to match exemplar_means {means.shape}, got {got}")
     if not (sd > 0).all():
         raise ValueError("exemplar_sd must be > 0: a zero standard deviation makes the distance infinite; "
-                         "floor it at the samples' resolution (knn_accuracy does: 2 / sqrt(n_samples))")
+                         "floor it at the samples' resolution (exemplar_axes does: 2 / sqrt(n_samples))")
     n_neighbors = check_number(n_neighbors, "n_neighbors", integer=True, minimum=1, maximum=n_exemplars,
                                hint="at most the number of exemplars")
 
@@ -386,9 +386,7 @@ def knn_accuracy(
 
     Exemplar ``e`` is ``pcas[e].mean`` with directions ``pcas[e].components`` (SDs
     ``sqrt(variances)``); in the control, directions ``control`` (the same for all) with SDs
-    ``pcas[e].control_sd``. A direction along which the samples never moved has SD 0; every SD
-    is floored at ``2 / sqrt(n_samples)``, the SD of a ±1 coordinate that changed in exactly
-    one of the ``n_samples`` samples (the smallest the samples resolve).
+    ``pcas[e].control_sd``; SDs floored as :func:`exemplar_axes` says.
 
     Parameters
     ----------
@@ -412,23 +410,50 @@ def knn_accuracy(
     test_labels = np.asarray(test_labels)
     if test_labels.shape != (len(test),):
         raise ValueError(f"test_labels must have shape ({len(test)},) like test's rows, got {test_labels.shape}")
+    by_pcs = knn_classify(*exemplar_axes(pcas), exemplar_labels, test, n_neighbors) == test_labels
+    if control is None:
+        return KnnAccuracy(float(by_pcs.mean()), None, len(test), accuracy_interval(by_pcs), None, None)
+    by_control = knn_classify(*exemplar_axes(pcas, control), exemplar_labels, test, n_neighbors) == test_labels
+    return KnnAccuracy(float(by_pcs.mean()), float(by_control.mean()), len(test), accuracy_interval(by_pcs),
+                       accuracy_interval(by_control), paired_p_value(by_pcs, by_control))
+
+
+class ExemplarAxes(NamedTuple):
+    """What :func:`knn_classify` measures distances with: each exemplar's mean ``(E, L)``, its
+    directions ``(E, k, L)`` and their floored standard deviations ``(E, k)``."""
+
+    means: np.ndarray
+    directions: np.ndarray
+    sd: np.ndarray
+
+
+def exemplar_axes(pcas: Sequence[SamplePCA], control: np.ndarray | None = None) -> ExemplarAxes:
+    """The k-NN axes of exemplars: their lowest-variance components (SDs ``sqrt(variances)``),
+    or, with ``control``, those random directions for all (SDs ``control_sd``).
+
+    A direction along which the samples never moved has SD 0; every SD is floored at
+    ``2 / sqrt(n_samples)``, the SD of a ±1 coordinate that changed in exactly one of the
+    ``n_samples`` samples (the smallest the samples resolve).
+
+    Parameters
+    ----------
+    pcas : sequence of SamplePCA, length E
+    control : np.ndarray, shape (m, L), optional
+        The directions the PCAs' ``control_sd`` were measured along.
+    """
+    pcas = list(pcas)
     if not pcas:
         raise ValueError("need at least one exemplar PCA")
     means = np.stack([pca.mean for pca in pcas])
     floor = np.array([2.0 / np.sqrt(pca.n_samples) for pca in pcas])[:, None]
-    sd = np.maximum(np.sqrt(np.stack([pca.variances for pca in pcas])), floor)
-    by_pcs = knn_classify(means, np.stack([pca.components for pca in pcas]), sd, exemplar_labels, test,
-                          n_neighbors) == test_labels
     if control is None:
-        return KnnAccuracy(float(by_pcs.mean()), None, len(test), accuracy_interval(by_pcs), None, None)
+        return ExemplarAxes(means, np.stack([pca.components for pca in pcas]),
+                            np.maximum(np.sqrt(np.stack([pca.variances for pca in pcas])), floor))
     control = _check_directions(control, means.shape[1], "control")
     if any(pca.control_sd is None or pca.control_sd.shape != (len(control),) for pca in pcas):
         raise ValueError("every PCA needs control_sd measured along this control; pass it to sample_pca")
-    control_sd = np.maximum(np.stack([pca.control_sd for pca in pcas]), floor)
-    directions = np.broadcast_to(control, (len(pcas),) + control.shape)
-    by_control = knn_classify(means, directions, control_sd, exemplar_labels, test, n_neighbors) == test_labels
-    return KnnAccuracy(float(by_pcs.mean()), float(by_control.mean()), len(test), accuracy_interval(by_pcs),
-                       accuracy_interval(by_control), paired_p_value(by_pcs, by_control))
+    return ExemplarAxes(means, np.broadcast_to(control, (len(pcas),) + control.shape),
+                        np.maximum(np.stack([pca.control_sd for pca in pcas]), floor))
 
 
 def _check_directions(directions, length: int, name: str) -> np.ndarray:
