@@ -34,12 +34,11 @@ def test_same_samples_for_other_layer_options(padding, activation, normalization
     assert_same_chains(naive, fast)
 
 
-def test_phi_stays_exact_over_2e4_steps(ctcf_model):
-    """Running sums vs a full forward pass after 2·10^4 steps, without re-synchronising (the
-    default engine, fused, is checked over 10^5; this one costs ~0.5 ms a step)."""
+def test_phi_stays_exact_over_1e5_steps(ctcf_model):
+    """Running sums vs a full forward pass after 10^5 steps, without re-synchronising."""
     engine = make_engine("incremental", ctcf_model, resync_every=10**9)[0]
     reference = np.random.default_rng(4).integers(0, 4, (1, 101)).astype(np.int8)
-    config = SamplerConfig(beta=50, chains=2, steps=20_000, thin=10_000, seed=1)
+    config = SamplerConfig(beta=50, chains=2, steps=100_000, thin=50_000, seed=1)
     run_chains(engine, ctcf_model.weights, reference, config)
     tracked = engine._dense_activation(engine._u)
     np.testing.assert_allclose(tracked, ctcf_model.penultimate(engine.states), atol=1e-4)
