@@ -104,6 +104,22 @@ def test_phi_does_not_depend_on_the_batch():
     assert_phi_does_not_depend_on_the_batch(engine, 40)
 
 
+def test_start_copies_the_sums_of_chains_equal_to_their_first(ctcf_model):
+    """Chains starting equal to their input's first chain copy its running sums instead of
+    recomputing them: the copies are bit-identical to what each chain would compute."""
+    references = np.random.default_rng(9).integers(0, 4, (3, 101)).astype(np.int8)
+    states = np.repeat(references, 4, axis=0)
+    states[5, 40] = (states[5, 40] + 1) % 4  # input 1: one chain differs from the others
+    states[8:12] = np.random.default_rng(10).integers(0, 4, (4, 101))  # input 2: all differ
+    engine = make_engine("fused", ctcf_model)[0]
+    phi = engine.start(states, chains_per_input=4)
+    copied = (engine._z.copy(), engine._u.copy())
+    np.testing.assert_array_equal(phi, engine.evaluate(states))
+    engine._resync()  # every chain computed from its own state
+    np.testing.assert_array_equal(copied[0], engine._z)
+    np.testing.assert_array_equal(copied[1], engine._u)
+
+
 def test_phi_stays_exact_over_1e5_steps(ctcf_model):
     """Running sums vs a full forward pass after 10^5 steps of the block kernel, without re-syncing."""
     engine = make_engine("fused", ctcf_model, resync_every=10**9)[0]

@@ -24,7 +24,10 @@ same order whatever the other rows of the tile are (a row that did not change ad
 
 Precision: ``z``, ``act(z)``, ``Δa``, the dense kernel and ``ΔU`` are float32 (the network's own
 precision); ``U``, ``Φ`` and distances float64. Activations with ``exp`` use a vectorisable
-polynomial ``exp`` (:func:`_exp32`, :func:`_exp64`; this numba has no SVML).
+polynomial ``exp`` (:func:`_exp32`, :func:`_exp64`; this numba has no SVML). Every kernel is
+compiled with ``error_model="numpy"``: numba's default checks each float division for a zero
+divisor and raises, a branch that kept the sigmoid/tanh loops scalar (the sigmoid net's step
+ran 2.7× slower); no division here can meet a zero (``1 + exp(·) ≥ 1``).
 
 Activation codes as in :mod:`~kipoi_maxent.samplers._kernels` (0 linear, 1 relu, 2 sigmoid,
 3 tanh).
@@ -133,7 +136,7 @@ _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cod
 _F32 = np.float32
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _exp64(x):
     """exp(x), float64, to ~2 ulp for |x| ≤ 708 (clamped beyond): vectorisable (no libm call)."""
     x = min(max(x, -708.0), 708.0)
@@ -155,7 +158,7 @@ def _exp64(x):
     return p * _float64_from_bits((np.int64(n) + 1023) << 52)
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _exp32(x):
     """exp(x), float32, to ~1 ulp for |x| ≤ 87 (clamped beyond): vectorisable."""
     x = min(max(x, _F32(-87.0)), _F32(87.0))
@@ -172,36 +175,56 @@ def _exp32(x):
     return p * _float32_from_bits((np.int64(n) + 127) << 23)
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+def _sigmoid32(x):
+    return _F32(1.0) / (_F32(1.0) + _exp32(-x))
+
+
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+def _tanh32(x):
+    e = _exp32(_F32(-2.0) * abs(x))
+    t = (_F32(1.0) - e) / (_F32(1.0) + e)
+    return t if x >= _F32(0.0) else -t
+
+
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+def _sigmoid64(x):
+    return 1.0 / (1.0 + _exp64(-x))
+
+
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+def _tanh64(x):
+    e = _exp64(-2.0 * abs(x))
+    t = (1.0 - e) / (1.0 + e)
+    return t if x >= 0.0 else -t
+
+
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _activate32(x, kind):
-    """Activation ``kind`` of a float32 (convolution outputs)."""
-    one = _F32(1.0)
+    """Activation ``kind`` of a float32 (convolution outputs). Loops that should vectorise
+    branch on ``kind`` outside and call the activation itself: LLVM does not unswitch this."""
     if kind == 1:
         return x if x > _F32(0.0) else _F32(0.0)
     if kind == 2:
-        return one / (one + _exp32(-x))
+        return _sigmoid32(x)
     if kind == 3:
-        e = _exp32(_F32(-2.0) * abs(x))
-        t = (one - e) / (one + e)
-        return t if x >= _F32(0.0) else -t
+        return _tanh32(x)
     return x
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _activate64(x, kind):
-    """Activation ``kind`` of a float64 (dense pre-activations → Φ)."""
+    """Activation ``kind`` of a float64 (dense pre-activations → Φ); see :func:`_activate32`."""
     if kind == 1:
         return x if x > 0.0 else 0.0
     if kind == 2:
-        return 1.0 / (1.0 + _exp64(-x))
+        return _sigmoid64(x)
     if kind == 3:
-        e = _exp64(-2.0 * abs(x))
-        t = (1.0 - e) / (1.0 + e)
-        return t if x >= 0.0 else -t
+        return _tanh64(x)
     return x
 
 
-@numba.njit(parallel=True, fastmath=FAST, cache=True)
+@numba.njit(parallel=True, fastmath=FAST, cache=True, error_model="numpy")
 def activate_rows(u, kind, out):
     """``out = act(u)`` for float64 ``(n, H)`` arrays (Φ from the dense pre-activations)."""
     for row in numba.prange(u.shape[0]):
@@ -210,7 +233,7 @@ def activate_rows(u, kind, out):
 
 
 # -- one chain's full forward pass --------------------------------------------------------------
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z_row, a_row, cache, u_row):
     """``z`` (flat ``P·F``, float32), ``act(z)`` (if ``cache``) and ``U`` (float64) of one sequence.
 
@@ -242,7 +265,7 @@ def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias
                 u_row[h] += x * np.float64(w[e, h])
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z_scratch, u):
     """``U`` ``(m, H)`` of arbitrary sequences ``codes`` ``(m, L)`` (one row per ``prange`` step)."""
     for row in numba.prange(codes.shape[0]):
@@ -251,16 +274,25 @@ def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_
                  u[row])
 
 
-@numba.njit(parallel=True, cache=True)
-def forward_chains(states, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z, a, cache, u):
-    """The chains' running sums ``z``, ``a`` and ``u`` recomputed from their states."""
+@numba.njit(parallel=True, cache=True, error_model="numpy")
+def forward_chains(states, source, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z, a, cache, u):
+    """The chains' running sums ``z``, ``a`` and ``u`` computed from their states; chain ``c``
+    with ``source[c] != c`` copies chain ``source[c]``'s (whose own source must be itself)."""
     for c in numba.prange(states.shape[0]):
-        _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z[c],
-                 a[c] if cache else z[c], cache, u[c])
+        if source[c] == c:
+            _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z[c],
+                     a[c] if cache else z[c], cache, u[c])
+    for c in numba.prange(states.shape[0]):
+        s = source[c]
+        if s != c:
+            z[c] = z[s]
+            if cache:
+                a[c] = a[s]
+            u[c] = u[s]
 
 
 # -- pieces of a step ---------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _window(position, left_pad, width, filters, outputs):
     """Flat range ``[start, stop)`` of the convolution outputs covering ``position`` (clipped at
     the ends), and the offset of its first entry in the difference table (window-row order)."""
@@ -271,7 +303,7 @@ def _window(position, left_pad, width, filters, outputs):
     return low * filters, (high + 1) * filters, (low - first) * filters
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _window_change(kind, z_w, a_w, d_w, an, da, m):
     """``da[:m] = act(z + d) − act(z)`` (and ``an[:m] = act(z + d)`` for sigmoid/tanh, whose
     ``act(z)`` is the cache ``a_w``). One loop per activation: each vectorises."""
@@ -281,9 +313,14 @@ def _window_change(kind, z_w, a_w, d_w, an, da, m):
             before = z_w[i]
             after = before + d_w[i]
             da[i] = (after if after > zero else zero) - (before if before > zero else zero)
-    elif kind == 2 or kind == 3:
+    elif kind == 2:
         for i in range(m):
-            value = _activate32(z_w[i] + d_w[i], kind)
+            value = _sigmoid32(z_w[i] + d_w[i])
+            an[i] = value
+            da[i] = value - a_w[i]
+    elif kind == 3:
+        for i in range(m):
+            value = _tanh32(z_w[i] + d_w[i])
             an[i] = value
             da[i] = value - a_w[i]
     else:
@@ -292,7 +329,7 @@ def _window_change(kind, z_w, a_w, d_w, an, da, m):
             da[i] = (before + d_w[i]) - before
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _changed_rows(da, first, count, m, rows):
     """Indices ``< m`` where any of the rows ``first … first + count − 1`` of ``da`` is non-zero,
     increasing, into ``rows``; returns how many."""
@@ -306,7 +343,7 @@ def _changed_rows(da, first, count, m, rows):
     return found
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _tile(chains, vectors, da, first, rows, count, w, w_row, h0, du):
     """:func:`_dense_tile` with its literal shape picked from ``chains`` ≤ 4 and ``vectors`` ≤ 4."""
     if chains == 4:
@@ -347,7 +384,7 @@ def _tile(chains, vectors, da, first, rows, count, w, w_row, h0, du):
             _dense_tile(da, first, rows, count, w, w_row, h0, du, 1, 1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _dense_change(sparse, da, count, m, all_rows, rows, w, w_row, du):
     """``du[r] = Σ_i da[r, i] · w[w_row + i]`` for the rows ``r < count`` of ``da`` (``i < m``), in
     tiles of :data:`TILE_ROWS` rows × :data:`TILE_VECTORS` vectors. ``sparse``: only the
@@ -371,7 +408,7 @@ def _dense_change(sparse, da, count, m, all_rows, rows, w, w_row, du):
         first += chains
 
 
-@numba.njit(fastmath=REDUCE, cache=True)
+@numba.njit(fastmath=REDUCE, cache=True, error_model="numpy")
 def _distance(kind, u_c, du_row, reference_c, weights):
     """``sqrt(Σ_h (w_h (act(U_h + ΔU_h) − Φ0_h))²)`` (float64; a fixed order of the partial sums)."""
     total = 0.0
@@ -380,9 +417,13 @@ def _distance(kind, u_c, du_row, reference_c, weights):
             value = u_c[h] + du_row[h]
             t = ((value if value > 0.0 else 0.0) - reference_c[h]) * weights[h]
             total += t * t
-    elif kind == 2 or kind == 3:
+    elif kind == 2:
         for h in range(u_c.shape[0]):
-            t = (_activate64(u_c[h] + du_row[h], kind) - reference_c[h]) * weights[h]
+            t = (_sigmoid64(u_c[h] + du_row[h]) - reference_c[h]) * weights[h]
+            total += t * t
+    elif kind == 3:
+        for h in range(u_c.shape[0]):
+            t = (_tanh64(u_c[h] + du_row[h]) - reference_c[h]) * weights[h]
             total += t * t
     else:
         for h in range(u_c.shape[0]):
@@ -391,18 +432,18 @@ def _distance(kind, u_c, du_row, reference_c, weights):
     return np.sqrt(total)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _log_ratio(beta, proposed, current, mu, gc_new, gc_old):
     """``−β (d' − d) + μ (N' − N)``, as ``run_block_stepwise`` writes it (no fast-math)."""
     return -beta * (proposed - current) + mu * (gc_new - gc_old)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _metropolis_accepts(uniform, log_ratio):
     return np.log(uniform) < log_ratio
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _heat_bath_choice(l1, l2, l3, uniform):
     """``mcmc._heat_bath_choice`` for one chain: weights of [current, alternatives 1–3] =
     ``exp(l − max)``, cumulative in that order, count of ``cumulative < u · total``; ``−1``
@@ -417,7 +458,7 @@ def _heat_bath_choice(l1, l2, l3, uniform):
     return min(picked, 3) - 1
 
 
-@numba.njit(fastmath=FAST, cache=True)
+@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
 def _apply(c, position, new, states, z_w, a_w, d_w, an_row, cache, du_row, u_c, m):
     """Commit a move of chain ``c``: state, ``z`` (the same additions as the window pass, so the
     same values), ``act(z)`` and ``U``."""
@@ -431,7 +472,7 @@ def _apply(c, position, new, states, z_w, a_w, d_w, an_row, cache, du_row, u_c, 
         u_c[h] = u_c[h] + du_row[h]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _step(gibbs, c0, count, s, position, offsets, uniforms, states, z, a, u, diff, w, all_rows, beta, mu,
           reference, weights, distance, moved, left_pad, width, filters, outputs, conv_kind, dense_kind, cache,
           is_gc, da, an, du, rows):
@@ -478,7 +519,7 @@ def _step(gibbs, c0, count, s, position, offsets, uniforms, states, z, a, u, dif
         moved[c] += 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, states, z, a, u, diff, w, all_rows,
               beta, mu, reference, weights, distance, moved, resync_after, slots, states_out, distances_out, taps,
               conv_bias, dense_bias, left_pad, width, filters, outputs, conv_kind, dense_kind, cache, is_gc,
@@ -541,7 +582,7 @@ def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, sta
 
 
 # -- the per-step interface (propose / accept) -------------------------------------------------
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def propose(positions, bases, states, z, a, u, diff, w, all_rows, left_pad, width, filters, outputs, conv_kind,
             dense_kind, cache, an_out, da_scratch, du_out, rows_scratch, phi_out):
     """Φ ``phi_out[c, j]`` of chain ``c`` with ``bases[c, j]`` at ``positions[c]``, the state
@@ -565,7 +606,7 @@ def propose(positions, bases, states, z, a, u, diff, w, all_rows, left_pad, widt
                 phi_out[c, j, h] = _activate64(u[c, h] + du_out[c, j, h], dense_kind)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def accept(choice, positions, bases, states, z, a, u, diff, an_out, du_out, left_pad, width, filters, outputs,
            cache):
     """Commit alternative ``choice[c]`` (``-1``: none) of the last :func:`propose`."""

@@ -16,7 +16,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 ACTIVATION_CODES = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
 
-@numba.njit(inline="always", cache=True)
+@numba.njit(inline="always", cache=True, error_model="numpy")
 def _activate(x, kind):
     # float32 constants: a float64 one in any branch would make every branch float64 and
     # keep the kernels' loops from vectorising
@@ -30,7 +30,7 @@ def _activate(x, kind):
     return x
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def window_activation_deltas(z, taps, window, current, bases, kind, delta_a):
     """Change of the activated convolution outputs of each chain's mutated window.
 
@@ -63,7 +63,7 @@ def window_activation_deltas(z, taps, window, current, bases, kind, delta_a):
                     out[f] = _activate(after, kind) - _activate(before, kind)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def apply_window_change(z, taps, window, old, new, chains):
     """Add the window change of writing ``new[i]`` over ``old[i]`` to ``z`` for ``chains[i]``."""
     width, filters = taps.shape[1], taps.shape[2]
