@@ -233,17 +233,19 @@ def activate_rows(u, kind, out):
 
 
 # -- one chain's full forward pass --------------------------------------------------------------
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
-def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z_row, a_row, cache, u_row):
-    """``z`` (flat ``P·F``, float32), ``act(z)`` (if ``cache``) and ``U`` (float64) of one sequence.
+@numba.njit(fastmath=REDUCE, cache=True, error_model="numpy")
+def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_row, a_row, u_row):
+    """``z`` (flat ``P·F``, float32), ``act(z)`` (sigmoid/tanh only, into ``a_row``, which may be
+    ``z_row`` itself when ``z`` is not kept) and ``U`` (float64) of one sequence.
 
     ``taps`` ``(5, K, F)`` float64: the convolution input of code 0..3 (4: unknown base) at each
-    tap, normalisation folded in; padding rows contribute nothing. ``U = bias + Σ_e act(z_e)
-    W[e]`` in increasing ``e``, float64: a fixed order, so the same for any batch.
+    tap, normalisation folded in; padding rows contribute nothing. ``U_h = bias_h + Σ_e act(z_e)
+    W[e, h]`` as one float64 dot product per unit over the transposed kernel ``w_t`` ``(H, P·F)``
+    (vectorised; its order is fixed by the code, so the same for any batch).
     """
     length = codes.shape[0]
     width, filters = taps.shape[1], taps.shape[2]
-    hidden = u_row.shape[0]
+    size = outputs * filters
     for p in range(outputs):
         for f in range(filters):
             total = conv_bias[f]
@@ -253,35 +255,43 @@ def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias
                     code = codes[s]
                     total += taps[code if code >= 0 else 4, t, f]
             z_row[p * filters + f] = np.float32(total)
-    for h in range(hidden):
-        u_row[h] = dense_bias[h]
-    for e in range(outputs * filters):
-        value = _activate32(z_row[e], conv_kind)
-        if cache:
-            a_row[e] = value
-        if value != 0:
-            x = np.float64(value)
-            for h in range(hidden):
-                u_row[h] += x * np.float64(w[e, h])
+    if conv_kind == 2:
+        for e in range(size):
+            a_row[e] = _sigmoid32(z_row[e])
+    elif conv_kind == 3:
+        for e in range(size):
+            a_row[e] = _tanh32(z_row[e])
+    for h in range(u_row.shape[0]):
+        total = 0.0
+        if conv_kind == 1:
+            for e in range(size):
+                value = z_row[e]
+                total += np.float64(value if value > _F32(0.0) else _F32(0.0)) * np.float64(w_t[h, e])
+        elif conv_kind == 0:
+            for e in range(size):
+                total += np.float64(z_row[e]) * np.float64(w_t[h, e])
+        else:
+            for e in range(size):
+                total += np.float64(a_row[e]) * np.float64(w_t[h, e])
+        u_row[h] = dense_bias[h] + total
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z_scratch, u):
+def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_scratch, u):
     """``U`` ``(m, H)`` of arbitrary sequences ``codes`` ``(m, L)`` (one row per ``prange`` step)."""
     for row in numba.prange(codes.shape[0]):
         z_row = z_scratch[numba.get_thread_id()]
-        _forward(codes[row], taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z_row, z_row, False,
-                 u[row])
+        _forward(codes[row], taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_row, z_row, u[row])
 
 
 @numba.njit(parallel=True, cache=True, error_model="numpy")
-def forward_chains(states, source, taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z, a, cache, u):
+def forward_chains(states, source, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z, a, cache, u):
     """The chains' running sums ``z``, ``a`` and ``u`` computed from their states; chain ``c``
     with ``source[c] != c`` copies chain ``source[c]``'s (whose own source must be itself)."""
     for c in numba.prange(states.shape[0]):
         if source[c] == c:
-            _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z[c],
-                     a[c] if cache else z[c], cache, u[c])
+            _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z[c],
+                     a[c] if cache else z[c], u[c])
     for c in numba.prange(states.shape[0]):
         s = source[c]
         if s != c:
@@ -522,7 +532,7 @@ def _step(gibbs, c0, count, s, position, offsets, uniforms, states, z, a, u, dif
 @numba.njit(parallel=True, cache=True, error_model="numpy")
 def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, states, z, a, u, diff, w, all_rows,
               beta, mu, reference, weights, distance, moved, resync_after, slots, states_out, distances_out, taps,
-              conv_bias, dense_bias, left_pad, width, filters, outputs, conv_kind, dense_kind, cache, is_gc,
+              conv_bias, w_t, dense_bias, left_pad, width, filters, outputs, conv_kind, dense_kind, cache, is_gc,
               s_da, s_an, s_du, s_rows):
     """``S = len(positions)`` steps of every chain, in one call (see the module docstring).
 
@@ -545,7 +555,7 @@ def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, sta
     slots : (S,) int64
         Record the states and distances after that step at this index of ``states_out``
         ``(R, n, L)`` / ``distances_out`` ``(R, n)`` (``-1``: not recorded).
-    taps, conv_bias, dense_bias
+    taps, conv_bias, w_t, dense_bias
         Of :func:`_forward`, for the resyncs.
     s_da, s_an : (threads, 3·GROUP, K·F) float32; s_du : (threads, 3·GROUP, H') float32;
     s_rows : (threads, K·F) int64
@@ -572,8 +582,8 @@ def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, sta
                           conv_kind, dense_kind, cache, is_gc, da, an, du, rows)
             if resync_after[s]:
                 for c in range(c0, c0 + count):
-                    _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w, dense_bias, z[c],
-                             a[c] if cache else z[c], cache, u[c])
+                    _forward(states[c], taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z[c],
+                             a[c] if cache else z[c], u[c])
             slot = slots[s]
             if slot >= 0:
                 for c in range(c0, c0 + count):

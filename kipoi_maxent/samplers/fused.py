@@ -80,6 +80,7 @@ class FusedEngine(IncrementalEngine):
         self._padded_hidden = -(-self.hidden // kernels.LANES) * kernels.LANES
         self._w = np.zeros((dense_kernel.shape[0], self._padded_hidden), np.float32)
         self._w[:, : self.hidden] = dense_kernel
+        self._w_t = np.ascontiguousarray(dense_kernel.T)  # (H, P·F): the full pass's dot products
         dense_bias = np.asarray(dense.bias.numpy(), np.float32) if dense.use_bias else np.zeros(self.hidden, np.float32)
         self._dense_bias64 = dense_bias.astype(np.float64)
         self._window_size = self.width * self.filters
@@ -100,7 +101,7 @@ class FusedEngine(IncrementalEngine):
         codes = np.ascontiguousarray(codes, dtype=np.int8)
         u = np.empty((len(codes), self.hidden))
         kernels.forward_rows(codes, self._taps64, self._conv_bias64, self.left_pad, self.outputs, self._conv_kind,
-                             self._w, self._dense_bias64, self._s_z, u)
+                             self._w_t, self._dense_bias64, self._s_z, u)
         return u
 
     def _phi(self, u: np.ndarray) -> np.ndarray:
@@ -133,7 +134,8 @@ class FusedEngine(IncrementalEngine):
         self._a = np.empty((n, size if self._cache else 0), np.float32)
         self._u = np.empty((n, self.hidden))
         kernels.forward_chains(self.states, source, self._taps64, self._conv_bias64, self.left_pad, self.outputs,
-                               self._conv_kind, self._w, self._dense_bias64, self._z, self._a, self._cache, self._u)
+                               self._conv_kind, self._w_t, self._dense_bias64, self._z, self._a, self._cache,
+                               self._u)
         return self._phi(self._u)
 
     def _groups(self) -> None:
@@ -193,7 +195,7 @@ class FusedEngine(IncrementalEngine):
                           np.ascontiguousarray(reference, dtype=np.float64),
                           np.ascontiguousarray(weights, dtype=np.float64), distance_work, moved_work,
                           done % self.resync_every == 0, slots, states_out, distances_out, self._taps64,
-                          self._conv_bias64, self._dense_bias64, self.left_pad, self.width, self.filters,
+                          self._conv_bias64, self._w_t, self._dense_bias64, self.left_pad, self.width, self.filters,
                           self.outputs, self._conv_kind, self._dense_kind, self._cache, _IS_GC, self._s_da, self._s_an,
                           self._s_du, self._s_rows)
         if distance_work is not distance:
