@@ -89,7 +89,7 @@ class Scale:
     seed: int = 2017
 
 
-#: 600 + 600 nucleosome exemplars at the default cap (750 000 steps per chain) would take ~4 h
+#: 600 + 600 nucleosome exemplars at the cap then default (750 000 steps per chain) took a projected ~4 h
 #: here (β auto is ~118 at this input count, and chains mix slowly); 100 000 fits the hour.
 #: The fields that change the data (the others only change runs).
 DATA_FIELDS = ("ctcf_peaks", "exemplars", "test", "seed")
@@ -776,7 +776,9 @@ def main(argv=None):
         "paper_beta_peak_mean": f"{paper_beta['peak_mean']:.2f}", "paper_beta_peak_sample": f"{paper_beta['peak_sample']:.2f}",
         "paper_beta_p10_ratio": f"{paper_beta['period10_mean'] / paper_beta['period10_sample']:.2f}",
         "nuc_diagnostics": positives["diagnostics"], "ctl_diagnostics": controls["diagnostics"],
-        "nuc_max_steps": f"{scale.nucleosome_max_steps or 750_000:,}",
+        "nuc_max_steps": f"{run_record(out / 'nucleosome_positives')['sampler']['max_steps']:,}",
+        # the cap the CTCF runs had: the default of the code that ran them
+        "default_max_steps": f"{run_record(out / 'ctcf_planted')['sampler']['max_steps']:,}".replace(",", " "),
         "nuc_gc_important": positives["important_text"], "ctl_gc_important": controls["important_text"],
         "nuc_gc_normal": f"{positives['normal']}/{positives['n']}", "ctl_gc_normal": f"{controls['normal']}/{controls['n']}",
         "nuc_p10_mean": f"{positives['period10_mean']:.3f}", "nuc_p10_sample": f"{positives['period10_sample']:.3f}",

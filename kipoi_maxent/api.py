@@ -331,7 +331,7 @@ def sample(
     mu: float = 0.0,
     chains: int = 4,
     steps: int | str = "auto",
-    max_steps: int = 750_000,
+    max_steps: int = 5_000_000,
     thin: int | None = None,
     burnin: int | None = None,
     seed: int = 0,

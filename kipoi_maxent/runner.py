@@ -88,7 +88,7 @@ class RunOptions:
     gc_fraction: float | None = None
     chains: int = 4
     steps: object = AUTO
-    max_steps: int = 750_000
+    max_steps: int = 5_000_000
     thin: int | None = None
     burnin: int | None = None
     seed: int = 0

@@ -97,6 +97,17 @@ def test_samples_do_not_depend_on_batch_or_threads(ctcf_model):
             np.testing.assert_array_equal(result.distances, other.distances)
 
 
+def test_the_last_inputs_of_a_run_use_every_thread(ctcf_model):
+    """Fewer inputs than threads: an input's chains are split into smaller groups (one per
+    thread), which changes no sample (``test_samples_do_not_depend_on_batch_or_threads``)."""
+    engine = make_engine("fused", ctcf_model)[0]
+    references = np.random.default_rng(2).integers(0, 4, (3, 101)).astype(np.int8)
+    engine.start(np.repeat(references[:1], 4, axis=0), chains_per_input=4)
+    assert len(engine._group_first) == min(numba.get_num_threads(), 4)
+    engine.start(np.repeat(references, 8, axis=0), chains_per_input=8)
+    assert len(engine._group_first) == 3  # enough inputs: one group of GROUP = 8 chains each
+
+
 def test_phi_does_not_depend_on_the_batch():
     """The per-step path, on a net large enough for the dense tiles to matter."""
     resolved = resolve_model(conv_dense_keras_model(40, "valid", "relu", seed=5, filters=32, width=12, hidden=70))

@@ -139,12 +139,16 @@ class FusedEngine(IncrementalEngine):
         return self._phi(self._u)
 
     def _groups(self) -> None:
-        """Consecutive chains of one input, at most ``GROUP`` (the block kernel's work items)."""
-        per_input = self._chains_per_input
-        within = np.arange(0, per_input, kernels.GROUP)
-        first = (np.arange(len(self.states) // per_input)[:, None] * per_input + within).ravel()
+        """Consecutive chains of one input, at most ``GROUP`` (the block kernel's work items);
+        smaller when there are fewer inputs than threads, so that the last inputs of a run
+        still use every core (a chain's arithmetic does not depend on its group)."""
+        per_input, inputs = self._chains_per_input, len(self.states) // self._chains_per_input
+        splits = max(1, -(-numba.get_num_threads() // max(inputs, 1)))
+        size = max(1, min(kernels.GROUP, -(-per_input // splits)))
+        within = np.arange(0, per_input, size)
+        first = (np.arange(inputs)[:, None] * per_input + within).ravel()
         self._group_first = first.astype(np.int64)
-        self._group_count = np.minimum(kernels.GROUP, per_input - np.tile(within, len(self.states) // per_input))
+        self._group_count = np.minimum(size, per_input - np.tile(within, inputs))
 
     def propose(self, positions: np.ndarray, bases: np.ndarray) -> np.ndarray:
         positions = np.ascontiguousarray(positions, dtype=np.int64)
