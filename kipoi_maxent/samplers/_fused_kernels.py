@@ -56,6 +56,8 @@ GROUP = 8
 #: (``log u < log ratio``, the heat-bath CDF) are compiled without fast-math flags.
 FAST = {"contract"}
 REDUCE = {"reassoc", "contract"}
+#: Options of every kernel: cached, and numpy's error model (see the module docstring).
+COMPILED = {"cache": True, "error_model": "numpy"}
 
 
 # -- vector primitives -----------------------------------------------------------------------
@@ -136,7 +138,7 @@ _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cod
 _F32 = np.float32
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _exp64(x):
     """exp(x), float64, to ~2 ulp for |x| ≤ 708 (clamped beyond): vectorisable (no libm call)."""
     x = min(max(x, -708.0), 708.0)
@@ -158,7 +160,7 @@ def _exp64(x):
     return p * _float64_from_bits((np.int64(n) + 1023) << 52)
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _exp32(x):
     """exp(x), float32, to ~1 ulp for |x| ≤ 87 (clamped beyond): vectorisable."""
     x = min(max(x, _F32(-87.0)), _F32(87.0))
@@ -175,46 +177,35 @@ def _exp32(x):
     return p * _float32_from_bits((np.int64(n) + 127) << 23)
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _sigmoid32(x):
     return _F32(1.0) / (_F32(1.0) + _exp32(-x))
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _tanh32(x):
     e = _exp32(_F32(-2.0) * abs(x))
     t = (_F32(1.0) - e) / (_F32(1.0) + e)
     return t if x >= _F32(0.0) else -t
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _sigmoid64(x):
     return 1.0 / (1.0 + _exp64(-x))
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _tanh64(x):
     e = _exp64(-2.0 * abs(x))
     t = (1.0 - e) / (1.0 + e)
     return t if x >= 0.0 else -t
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
-def _activate32(x, kind):
-    """Activation ``kind`` of a float32 (convolution outputs). Loops that should vectorise
-    branch on ``kind`` outside and call the activation itself: LLVM does not unswitch this."""
-    if kind == 1:
-        return x if x > _F32(0.0) else _F32(0.0)
-    if kind == 2:
-        return _sigmoid32(x)
-    if kind == 3:
-        return _tanh32(x)
-    return x
-
-
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _activate64(x, kind):
-    """Activation ``kind`` of a float64 (dense pre-activations → Φ); see :func:`_activate32`."""
+    """Activation ``kind`` of a float64 (dense pre-activations → Φ), outside the step's loops.
+    Loops that should vectorise branch on ``kind`` outside and call the activation itself:
+    LLVM does not unswitch this dispatch."""
     if kind == 1:
         return x if x > 0.0 else 0.0
     if kind == 2:
@@ -224,7 +215,7 @@ def _activate64(x, kind):
     return x
 
 
-@numba.njit(parallel=True, fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(parallel=True, fastmath=FAST, **COMPILED)
 def activate_rows(u, kind, out):
     """``out = act(u)`` for float64 ``(n, H)`` arrays (Φ from the dense pre-activations)."""
     for row in numba.prange(u.shape[0]):
@@ -233,7 +224,7 @@ def activate_rows(u, kind, out):
 
 
 # -- one chain's full forward pass --------------------------------------------------------------
-@numba.njit(fastmath=REDUCE, cache=True, error_model="numpy")
+@numba.njit(fastmath=REDUCE, **COMPILED)
 def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_row, a_row, u_row):
     """``z`` (flat ``P·F``, float32), ``act(z)`` (sigmoid/tanh only, into ``a_row``, which may be
     ``z_row`` itself when ``z`` is not kept) and ``U`` (float64) of one sequence.
@@ -276,7 +267,7 @@ def _forward(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bi
         u_row[h] = dense_bias[h] + total
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, **COMPILED)
 def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_scratch, u):
     """``U`` ``(m, H)`` of arbitrary sequences ``codes`` ``(m, L)`` (one row per ``prange`` step)."""
     for row in numba.prange(codes.shape[0]):
@@ -284,7 +275,7 @@ def forward_rows(codes, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dens
         _forward(codes[row], taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z_row, z_row, u[row])
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, **COMPILED)
 def forward_chains(states, source, taps, conv_bias, left_pad, outputs, conv_kind, w_t, dense_bias, z, a, cache, u):
     """The chains' running sums ``z``, ``a`` and ``u`` computed from their states; chain ``c``
     with ``source[c] != c`` copies chain ``source[c]``'s (whose own source must be itself)."""
@@ -302,7 +293,7 @@ def forward_chains(states, source, taps, conv_bias, left_pad, outputs, conv_kind
 
 
 # -- pieces of a step ---------------------------------------------------------------------------
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _window(position, left_pad, width, filters, outputs):
     """Flat range ``[start, stop)`` of the convolution outputs covering ``position`` (clipped at
     the ends), and the offset of its first entry in the difference table (window-row order)."""
@@ -313,7 +304,7 @@ def _window(position, left_pad, width, filters, outputs):
     return low * filters, (high + 1) * filters, (low - first) * filters
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _window_change(kind, z_w, a_w, d_w, an, da, m):
     """``da[:m] = act(z + d) − act(z)`` (and ``an[:m] = act(z + d)`` for sigmoid/tanh, whose
     ``act(z)`` is the cache ``a_w``). One loop per activation: each vectorises."""
@@ -339,7 +330,7 @@ def _window_change(kind, z_w, a_w, d_w, an, da, m):
             da[i] = (before + d_w[i]) - before
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _changed_rows(da, first, count, m, rows):
     """Indices ``< m`` where any of the rows ``first … first + count − 1`` of ``da`` is non-zero,
     increasing, into ``rows``; returns how many."""
@@ -353,7 +344,7 @@ def _changed_rows(da, first, count, m, rows):
     return found
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _tile(chains, vectors, da, first, rows, count, w, w_row, h0, du):
     """:func:`_dense_tile` with its literal shape picked from ``chains`` ≤ 4 and ``vectors`` ≤ 4."""
     if chains == 4:
@@ -394,7 +385,7 @@ def _tile(chains, vectors, da, first, rows, count, w, w_row, h0, du):
             _dense_tile(da, first, rows, count, w, w_row, h0, du, 1, 1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _dense_change(sparse, da, count, m, all_rows, rows, w, w_row, du):
     """``du[r] = Σ_i da[r, i] · w[w_row + i]`` for the rows ``r < count`` of ``da`` (``i < m``), in
     tiles of :data:`TILE_ROWS` rows × :data:`TILE_VECTORS` vectors. ``sparse``: only the
@@ -418,7 +409,7 @@ def _dense_change(sparse, da, count, m, all_rows, rows, w, w_row, du):
         first += chains
 
 
-@numba.njit(fastmath=REDUCE, cache=True, error_model="numpy")
+@numba.njit(fastmath=REDUCE, **COMPILED)
 def _distance(kind, u_c, du_row, reference_c, weights):
     """``sqrt(Σ_h (w_h (act(U_h + ΔU_h) − Φ0_h))²)`` (float64; a fixed order of the partial sums)."""
     total = 0.0
@@ -442,18 +433,18 @@ def _distance(kind, u_c, du_row, reference_c, weights):
     return np.sqrt(total)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _log_ratio(beta, proposed, current, mu, gc_new, gc_old):
     """``−β (d' − d) + μ (N' − N)``, as ``run_block_stepwise`` writes it (no fast-math)."""
     return -beta * (proposed - current) + mu * (gc_new - gc_old)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _metropolis_accepts(uniform, log_ratio):
     return np.log(uniform) < log_ratio
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _heat_bath_choice(l1, l2, l3, uniform):
     """``mcmc._heat_bath_choice`` for one chain: weights of [current, alternatives 1–3] =
     ``exp(l − max)``, cumulative in that order, count of ``cumulative < u · total``; ``−1``
@@ -468,7 +459,7 @@ def _heat_bath_choice(l1, l2, l3, uniform):
     return min(picked, 3) - 1
 
 
-@numba.njit(fastmath=FAST, cache=True, error_model="numpy")
+@numba.njit(fastmath=FAST, **COMPILED)
 def _apply(c, position, new, states, z_w, a_w, d_w, an_row, cache, du_row, u_c, m):
     """Commit a move of chain ``c``: state, ``z`` (the same additions as the window pass, so the
     same values), ``act(z)`` and ``U``."""
@@ -482,7 +473,7 @@ def _apply(c, position, new, states, z_w, a_w, d_w, an_row, cache, du_row, u_c, 
         u_c[h] = u_c[h] + du_row[h]
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(**COMPILED)
 def _step(gibbs, c0, count, s, position, offsets, uniforms, states, z, a, u, diff, w, all_rows, beta, mu,
           reference, weights, distance, moved, left_pad, width, filters, outputs, conv_kind, dense_kind, cache,
           is_gc, da, an, du, rows):
@@ -529,7 +520,7 @@ def _step(gibbs, c0, count, s, position, offsets, uniforms, states, z, a, u, dif
         moved[c] += 1
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, **COMPILED)
 def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, states, z, a, u, diff, w, all_rows,
               beta, mu, reference, weights, distance, moved, resync_after, slots, states_out, distances_out, taps,
               conv_bias, w_t, dense_bias, left_pad, width, filters, outputs, conv_kind, dense_kind, cache, is_gc,
@@ -592,7 +583,7 @@ def run_block(gibbs, group_first, group_count, positions, offsets, uniforms, sta
 
 
 # -- the per-step interface (propose / accept) -------------------------------------------------
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, **COMPILED)
 def propose(positions, bases, states, z, a, u, diff, w, all_rows, left_pad, width, filters, outputs, conv_kind,
             dense_kind, cache, an_out, da_scratch, du_out, rows_scratch, phi_out):
     """Φ ``phi_out[c, j]`` of chain ``c`` with ``bases[c, j]`` at ``positions[c]``, the state
@@ -616,7 +607,7 @@ def propose(positions, bases, states, z, a, u, diff, w, all_rows, left_pad, widt
                 phi_out[c, j, h] = _activate64(u[c, h] + du_out[c, j, h], dense_kind)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(parallel=True, **COMPILED)
 def accept(choice, positions, bases, states, z, a, u, diff, an_out, du_out, left_pad, width, filters, outputs,
            cache):
     """Commit alternative ``choice[c]`` (``-1``: none) of the last :func:`propose`."""
